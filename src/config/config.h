@@ -1,0 +1,53 @@
+// tetherd's configuration: a JSON file where every key is optional, then flags on top.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace tether {
+
+struct RuntimeHandlerConfig {
+  std::string name;  // the CRI runtime_handler that selects it ("" and "runc" by default)
+  std::string path;  // OCI runtime binary
+  std::string root;  // the runtime's --root (state dir); default <state>/runtime/<name>
+};
+
+struct CniConfigOptions {
+  std::string conf_dir = "/etc/cni/net.d";
+  std::vector<std::string> bin_dirs = {"/usr/lib/cni", "/opt/cni/bin"};
+  std::string cache_dir;  // default <state>/cni-cache
+};
+
+struct Config {
+  std::string root = "/var/lib/tether";  // persistent state
+  std::string state = "/run/tether";     // runtime state (tmpfs)
+  std::string socket;                    // default <state>/tether.sock
+  std::string log_level = "info";
+  std::string cgroup_driver = "cgroupfs";  // or "systemd"
+  std::string default_runtime = "runc";
+  std::map<std::string, RuntimeHandlerConfig> runtimes;
+  std::string conmon = "/usr/bin/conmon";
+  std::string pause_binary;   // default: tether-pause next to tetherd, else in libexec paths
+  std::string sandbox_image;  // empty: the built-in pause rootfs, no pull
+  uint64_t default_shm_size = 64ull << 20;
+  CniConfigOptions cni;
+  std::string stream_address = "127.0.0.1";
+  int stream_port = 0;
+  nlohmann::json registries = nlohmann::json::object();  // image service (see docs)
+
+  // Fills defaults that depend on other keys (socket, runtime roots, cache dir).
+  void Finish();
+  nlohmann::json ToJson() const;
+  const RuntimeHandlerConfig* FindRuntime(const std::string& handler) const;
+};
+
+// Parses a config document; unknown keys are an error naming the key, so typos do not pass
+// silently.
+absl::StatusOr<Config> ParseConfig(const std::string& json_text);
+absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+
+}  // namespace tether

@@ -1,0 +1,120 @@
+#include "server/daemon.h"
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "network/cni_plugin_network.h"
+#include "oci/conmon.h"
+#include "oci/exit_watcher.h"
+#include "oci/runc_cli.h"
+#include "sandbox/sandbox_manager.h"
+#include "server/runtime_service.h"
+#include "util/fd.h"
+#include "util/file.h"
+#include "util/log.h"
+
+namespace tether {
+namespace {
+
+// A socket file that nobody answers on is stale and may go; one that answers belongs to a live
+// tetherd, and we must not steal it.
+absl::Status ClaimSocketPath(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return absl::OkStatus();
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a socket"));
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    return absl::InvalidArgumentError(absl::StrCat("socket path too long: ", path));
+  }
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("another daemon is listening on ", path));
+  }
+  spdlog::info("removing stale socket {}", path);
+  return RemoveFile(path);
+}
+
+std::string DirOf(const std::string& p) {
+  auto slash = p.rfind('/');
+  return slash == std::string::npos || slash == 0 ? "/" : p.substr(0, slash);
+}
+
+}  // namespace
+
+absl::Status RunDaemon(const Config& config, const std::string& pause_binary) {
+  // Signals are handled by one thread with sigwait; block them everywhere else.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  for (const auto& dir : {config.root, config.state, DirOf(config.socket)}) {
+    if (auto st = MakeDirs(dir, 0711); !st.ok()) return st;
+  }
+  SandboxManager::Runtimes runtimes;
+  for (const auto& [name, rt] : config.runtimes) {
+    if (auto st = MakeDirs(rt.root, 0700); !st.ok()) return st;
+    runtimes[name] = std::make_shared<RuncCli>(rt.path, rt.root);
+  }
+  auto network = std::make_shared<CniPluginNetwork>(config.cni);
+  auto monitor = std::make_shared<Conmon>(
+      config.conmon, config.log_level == "debug" || config.log_level == "trace" ? "debug" : "info");
+  auto sandboxes = std::make_shared<SandboxManager>(config, network, monitor, runtimes);
+  if (auto st = sandboxes->Init(pause_binary); !st.ok()) return st;
+  if (auto st = network->Ready(); !st.ok()) {
+    spdlog::warn("network not ready: {}", st.message());
+  }
+
+  ExitWatcher exits(sandboxes->paths().exits);
+  if (auto st = exits.Start([&](const std::string& id, int code) {
+        if (sandboxes->OnExit(id, code)) return;
+        spdlog::debug("exit of unknown container {} ({})", id, code);
+      });
+      !st.ok()) {
+    return st;
+  }
+
+  RuntimeService runtime_service(config, sandboxes);
+  ImageService image_service;
+  if (auto st = ClaimSocketPath(config.socket); !st.ok()) return st;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix://" + config.socket, grpc::InsecureServerCredentials());
+  builder.RegisterService(&runtime_service);
+  builder.RegisterService(&image_service);
+  builder.SetMaxReceiveMessageSize(16 << 20);
+  builder.SetMaxSendMessageSize(32 << 20);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) return absl::UnavailableError(absl::StrCat("cannot listen on ", config.socket));
+  chmod(config.socket.c_str(), 0660);
+  spdlog::info("tetherd {} serving CRI on unix://{}", TETHER_VERSION, config.socket);
+
+  int sig = 0;
+  sigset_t wait_for;
+  sigemptyset(&wait_for);
+  sigaddset(&wait_for, SIGTERM);
+  sigaddset(&wait_for, SIGINT);
+  while (sigwait(&wait_for, &sig) != 0) {
+  }
+  spdlog::info("received {}; shutting down (pods keep running)", strsignal(sig));
+  // Calls still running after a second are cancelled; a half-done one is cleaned at the next start.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  exits.Stop();
+  (void)RemoveFile(config.socket);
+  spdlog::info("tetherd stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace tether

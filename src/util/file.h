@@ -1,0 +1,25 @@
+// Files: atomic writes (temp + fsync + rename + fsync dir), reads, directories.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace tether {
+
+// Writes `data` to `path` so that a crash at any point leaves either the old or the new content.
+absl::Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+// Creates `path` and its parents; existing directories are fine.
+absl::Status MakeDirs(const std::string& path, mode_t mode = 0755);
+// Removes `path` recursively without crossing into mounted filesystems (a mount point inside is
+// an error, so that a forgotten bind mount never loses data). Missing is fine.
+absl::Status RemoveAll(const std::string& path);
+// Removes a file; missing is fine.
+absl::Status RemoveFile(const std::string& path);
+bool PathExists(const std::string& path);
+
+}  // namespace tether

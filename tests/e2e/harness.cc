@@ -1,0 +1,205 @@
+#include "tests/e2e/harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "util/file.h"
+#include "util/id.h"
+#include "util/process.h"
+
+namespace tether::e2e {
+
+bool CanRunE2E(std::string* why) {
+  if (geteuid() != 0) {
+    *why = "end-to-end tests need root";
+    return false;
+  }
+  for (const char* p : {"/usr/bin/runc", "/usr/bin/conmon", "/usr/lib/cni/bridge",
+                        "/usr/lib/cni/host-local", "/usr/lib/cni/loopback"}) {
+    if (!PathExists(p)) {
+      *why = absl::StrCat(p, " is missing (run deploy/install-deps.sh)");
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> Sh(const std::vector<std::string>& argv) {
+  return RunChecked({.argv = argv, .timeout = std::chrono::seconds(30)});
+}
+
+std::vector<std::string> MountsMentioning(const std::string& needle) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(needle) != std::string::npos) out.push_back(line);
+  }
+  return out;
+}
+
+runtime::v1::PodSandboxConfig PodConfig(const std::string& name) {
+  runtime::v1::PodSandboxConfig c;
+  c.mutable_metadata()->set_name(name);
+  c.mutable_metadata()->set_namespace_("e2e");
+  c.mutable_metadata()->set_uid(absl::StrCat("uid-", name));
+  c.set_hostname(name);
+  (*c.mutable_labels())["app"] = name;
+  (*c.mutable_labels())["suite"] = "e2e";
+  return c;
+}
+
+Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
+  base_ = absl::StrCat("/tmp/tether-e2e-", NewId().substr(0, 10));
+  root_ = base_ + "/root";
+  state_ = base_ + "/state";
+  socket_ = state_ + "/tether.sock";
+  log_path_ = base_ + "/tetherd.log";
+  cni_dir_ = base_ + "/cni";
+  bin_dir_ = base_ + "/bin";
+}
+
+Daemon::~Daemon() {
+  if (pid_ <= 0 && PathExists(root_ + "/sandboxes")) (void)Start();
+  if (pid_ > 0) {
+    // Remove whatever pods the test left, so nothing outlives it.
+    runtime::v1::ListPodSandboxResponse list;
+    grpc::ClientContext ctx;
+    if (runtime_->ListPodSandbox(&ctx, {}, &list).ok()) {
+      for (const auto& item : list.items()) {
+        grpc::ClientContext c2;
+        runtime::v1::RemovePodSandboxRequest req;
+        req.set_pod_sandbox_id(item.id());
+        runtime::v1::RemovePodSandboxResponse resp;
+        (void)runtime_->RemovePodSandbox(&c2, req, &resp);
+      }
+    }
+    Terminate();
+  }
+  (void)Sh({"ip", "link", "del", options_.bridge});
+  if (!::testing::Test::HasFailure()) (void)RemoveAll(base_);
+}
+
+std::string Daemon::Log() const {
+  auto l = ReadFile(log_path_);
+  return l.ok() ? *l : "";
+}
+
+absl::Status Daemon::Start() {
+  for (const auto& d : {root_, state_, cni_dir_, bin_dir_}) {
+    if (auto st = MakeDirs(d); !st.ok()) return st;
+  }
+  if (options_.with_network) {
+    std::string conflist = absl::StrCat(R"({
+  "cniVersion": "1.0.0",
+  "name": "tether-e2e",
+  "plugins": [
+    {"type": "bridge", "bridge": ")",
+                                        options_.bridge, R"(", "isGateway": true, "ipMasq": false,
+     "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": ")",
+                                        options_.subnet, R"("}]],
+              "routes": [{"dst": "0.0.0.0/0"}], "dataDir": ")",
+                                        base_, R"(/ipam"}},
+    {"type": "portmap", "capabilities": {"portMappings": true}})",
+                                        options_.extra_plugin_json.empty() ? "" : ",\n    ",
+                                        options_.extra_plugin_json, R"(
+  ]
+})");
+    if (auto st = WriteFileAtomic(cni_dir_ + "/10-e2e.conflist", conflist); !st.ok()) return st;
+  }
+  nlohmann::json config = {
+      {"root", root_},
+      {"state", state_},
+      {"socket", socket_},
+      {"log_level", "debug"},
+      {"pause_binary", TETHER_PAUSE_PATH},
+      {"cni", {{"conf_dir", cni_dir_}, {"bin_dirs", {"/usr/lib/cni", bin_dir_}}}}};
+  if (auto st = WriteFileAtomic(base_ + "/tetherd.json", config.dump(2)); !st.ok()) return st;
+
+  pid_ = fork();
+  if (pid_ == 0) {
+    int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(TETHERD_PATH, TETHERD_PATH, "--config", (base_ + "/tetherd.json").c_str(), nullptr);
+    _exit(127);
+  }
+  channel_ = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
+  runtime_ = runtime::v1::RuntimeService::NewStub(channel_);
+  images_ = runtime::v1::ImageService::NewStub(channel_);
+  auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(20);
+  for (;;) {
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::InternalError(absl::StrCat("tetherd exited at start:\n", Log()));
+    }
+    if (PathExists(socket_)) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      runtime::v1::VersionResponse v;
+      if (runtime_->Version(&ctx, {}, &v).ok()) return absl::OkStatus();
+    }
+    if (std::chrono::system_clock::now() > deadline) {
+      return absl::DeadlineExceededError("tetherd did not answer within 20s:\n" + Log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void Daemon::Kill9() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int st;
+  waitpid(pid_, &st, 0);
+  pid_ = -1;
+}
+
+void Daemon::Terminate() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  int st;
+  waitpid(pid_, &st, 0);
+  pid_ = -1;
+}
+
+absl::StatusOr<std::string> Daemon::RunPod(const std::string& name,
+                                           runtime::v1::PodSandboxConfig* config_out) {
+  runtime::v1::RunPodSandboxRequest req;
+  *req.mutable_config() = config_out && config_out->has_metadata() ? *config_out : PodConfig(name);
+  if (config_out) *config_out = req.config();
+  runtime::v1::RunPodSandboxResponse resp;
+  grpc::ClientContext ctx;
+  auto st = runtime_->RunPodSandbox(&ctx, req, &resp);
+  if (!st.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+  }
+  return resp.pod_sandbox_id();
+}
+
+absl::StatusOr<runtime::v1::PodSandboxStatusResponse> Daemon::PodStatus(const std::string& id,
+                                                                        bool verbose) {
+  runtime::v1::PodSandboxStatusRequest req;
+  req.set_pod_sandbox_id(id);
+  req.set_verbose(verbose);
+  runtime::v1::PodSandboxStatusResponse resp;
+  grpc::ClientContext ctx;
+  auto st = runtime_->PodSandboxStatus(&ctx, req, &resp);
+  if (!st.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+  }
+  return resp;
+}
+
+}  // namespace tether::e2e
