@@ -88,7 +88,7 @@ absl::Status RunDaemon(const Config& config, const std::string& pause_binary) {
   }
 
   RuntimeService runtime_service(config, sandboxes);
-  ImageService image_service;
+  ImageService image_service(config);
   if (auto st = ClaimSocketPath(config.socket); !st.ok()) return st;
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix://" + config.socket, grpc::InsecureServerCredentials());

@@ -138,9 +138,4 @@ grpc::Status ImageService::RemoveImage(Ctx*, const runtime::v1::RemoveImageReque
   return NotYet("RemoveImage", "images");
 }
 
-grpc::Status ImageService::ImageFsInfo(Ctx*, const runtime::v1::ImageFsInfoRequest*,
-                                       runtime::v1::ImageFsInfoResponse*) {
-  return NotYet("ImageFsInfo", "images");
-}
-
 }  // namespace tether

@@ -86,6 +86,7 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
 // The CRI ImageService; image_service.cc (the image issue fills it in).
 class ImageService final : public runtime::v1::ImageService::Service {
  public:
+  explicit ImageService(const Config& config) : config_(config) {}
   using Ctx = grpc::ServerContext;
   grpc::Status ListImages(Ctx*, const runtime::v1::ListImagesRequest*,
                           runtime::v1::ListImagesResponse*) override;
@@ -97,6 +98,9 @@ class ImageService final : public runtime::v1::ImageService::Service {
                            runtime::v1::RemoveImageResponse*) override;
   grpc::Status ImageFsInfo(Ctx*, const runtime::v1::ImageFsInfoRequest*,
                            runtime::v1::ImageFsInfoResponse*) override;
+
+ private:
+  const Config& config_;
 };
 
 }  // namespace tether

@@ -87,7 +87,7 @@ Daemon::~Daemon() {
     Terminate();
   }
   (void)Sh({"ip", "link", "del", options_.bridge});
-  if (!::testing::Test::HasFailure()) (void)RemoveAll(base_);
+  if (!::testing::Test::HasFailure() && !getenv("TETHER_E2E_KEEP")) (void)RemoveAll(base_);
 }
 
 std::string Daemon::Log() const {
@@ -135,7 +135,13 @@ absl::Status Daemon::Start() {
     execl(TETHERD_PATH, TETHERD_PATH, "--config", (base_ + "/tetherd.json").c_str(), nullptr);
     _exit(127);
   }
-  channel_ = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
+  // Reconnect quickly: the socket may be a dead daemon's until the new one replaces it.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+  channel_ =
+      grpc::CreateCustomChannel("unix://" + socket_, grpc::InsecureChannelCredentials(), args);
   runtime_ = runtime::v1::RuntimeService::NewStub(channel_);
   images_ = runtime::v1::ImageService::NewStub(channel_);
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(20);

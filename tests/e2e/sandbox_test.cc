@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -342,6 +343,35 @@ TEST(SandboxE2ECni, CniFailureRollsBackEverything) {
   // The name was released: the same pod can be tried again (and fails the same way).
   auto again = d.RunPod("nonet");
   EXPECT_TRUE(absl::StrContains(again.status().message(), "e2e says no")) << again.status();
+}
+
+TEST(SandboxE2ERetry, RetryWhileFirstCallInFlightGetsTheSameSandbox) {
+  REQUIRE_E2E();
+  // A chained plugin that takes a while, so kubelet's retry arrives while the first call runs.
+  Daemon d(DaemonOptions{.extra_plugin_json = R"({"type": "tether-e2e-slow"})"});
+  ASSERT_TRUE(MakeDirs(d.bin_dir()).ok());
+  ASSERT_TRUE(WriteFileAtomic(d.bin_dir() + "/tether-e2e-slow",
+                              "#!/bin/sh\n"
+                              "input=$(cat)\n"
+                              "case \"$CNI_COMMAND\" in\n"
+                              "  ADD) sleep 1; echo \"$input\" | jq -c .prevResult ;;\n"
+                              "  VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":"
+                              "[\"0.4.0\",\"1.0.0\"]}' ;;\n"
+                              "esac\nexit 0\n",
+                              0755)
+                  .ok());
+  ASSERT_TRUE(d.Start().ok());
+  absl::StatusOr<std::string> first, second;
+  std::thread t([&] { first = d.RunPod("slow"); });
+  usleep(300000);
+  second = d.RunPod("slow");
+  t.join();
+  ASSERT_TRUE(first.ok()) << first.status() << d.Log();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(*first, *second);
+  EXPECT_EQ(List(d).size(), 1u);
+  // Once the first call has answered, the same metadata is a duplicate.
+  EXPECT_EQ(d.RunPod("slow").status().code(), absl::StatusCode::kAlreadyExists);
 }
 
 TEST_F(SandboxE2E, RestartReadoptsRunningPodsAndNoticesDeadOnes) {
