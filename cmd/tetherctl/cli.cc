@@ -50,6 +50,24 @@ void CommandEnv::ReportError(const absl::Status& status) {
   err_.flush();
 }
 
+absl::Status PrintMessage(CommandEnv& env, const google::protobuf::Message& message,
+                          absl::string_view format) {
+  auto value = ProtoToJsonValue(message);
+  if (!value.ok()) return value.status();
+  if (format == kOutputJson) {
+    env.out() << value->dump(2) << "\n";
+  } else if (format == kOutputYaml) {
+    env.out() << JsonToYaml(nlohmann::json::parse(value->dump())) << "\n";
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("unsupported output format \"", format, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::Duration> CallTimeout(CommandEnv& env) {
+  return ParseTimeout(env.globals().timeout);
+}
+
 namespace {
 
 void BuildApp(CLI::App& app, CommandEnv& env) {
@@ -77,6 +95,8 @@ void BuildApp(CLI::App& app, CommandEnv& env) {
 
   RegisterRuntimeCommands(app, env);
   RegisterPodCommands(app, env);
+  RegisterImageCommands(app, env);
+  RegisterContainerCommands(app, env);
 }
 
 int Run(int argc, const char* const argv[], std::ostream& out, std::ostream& err,
@@ -96,7 +116,7 @@ int Run(int argc, const char* const argv[], std::ostream& out, std::ostream& err
     out << app.help();
     return 0;
   }
-  return env.failed() ? 1 : 0;
+  return env.exit_code();
 }
 
 }  // namespace

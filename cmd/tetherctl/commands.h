@@ -65,6 +65,11 @@ class CommandEnv {
   void ReportError(const absl::Status& status);
   bool failed() const { return failed_; }
 
+  // The process exit code: the one set (exec passes on its command's), else 1 after a
+  // failure, else 0.
+  void SetExitCode(int code) { exit_code_ = code; }
+  int exit_code() const { return exit_code_ ? *exit_code_ : (failed_ ? 1 : 0); }
+
  private:
   std::ostream& out_;
   std::ostream& err_;
@@ -73,6 +78,7 @@ class CommandEnv {
   std::optional<absl::Time> now_;
   std::optional<absl::TimeZone> tz_;
   bool failed_ = false;
+  std::optional<int> exit_code_;
 };
 
 // One unary call: `(stub->*method)(request)` under the call deadline (or `timeout`), logged with
@@ -122,9 +128,35 @@ absl::StatusOr<Response> CallImage(CommandEnv& env,
   return CallStub(env, *stub, method, request, what, timeout);
 }
 
+// A deadline long enough to count as none: calls that may rightly take long (pulling an image,
+// ExecSync without --timeout) are not cut by the global --timeout, as in crictl.
+inline constexpr absl::Duration kNoDeadline = absl::Hours(24 * 365);
+
+// Prints a response (a list) as `-o json` / `-o yaml` do: protobuf JSON with defaults, two-space
+// indented; YAML followed by a blank line, as crictl prints it.
+absl::Status PrintMessage(CommandEnv& env, const google::protobuf::Message& message,
+                          absl::string_view format);
+
+// The global --timeout as a duration.
+absl::StatusOr<absl::Duration> CallTimeout(CommandEnv& env);
+
+// ImageStatus of `image` (a reference, id or unique id prefix); the response's image is unset
+// when the runtime does not have it.
+absl::StatusOr<runtime::v1::ImageStatusResponse> GetImageStatus(CommandEnv& env,
+                                                                const std::string& image,
+                                                                bool verbose);
+
+// PullImage; returns the image reference the runtime answers with. `timeout` zero: no deadline.
+absl::StatusOr<std::string> PullImage(CommandEnv& env, const runtime::v1::PullImageRequest& request,
+                                      absl::Duration timeout = absl::ZeroDuration());
+
 // version, info
 void RegisterRuntimeCommands(CLI::App& app, CommandEnv& env);
 // runp, pods, inspectp, stopp, rmp
 void RegisterPodCommands(CLI::App& app, CommandEnv& env);
+// pull, images, inspecti, rmi, imagefsinfo
+void RegisterImageCommands(CLI::App& app, CommandEnv& env);
+// create, run, start, stop, rm, ps, inspect, logs, exec, stats, statsp, update
+void RegisterContainerCommands(CLI::App& app, CommandEnv& env);
 
 }  // namespace tether::ctl

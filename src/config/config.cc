@@ -52,6 +52,7 @@ nlohmann::json Config::ToJson() const {
           {"conmon", conmon},
           {"pause_binary", pause_binary},
           {"sandbox_image", sandbox_image},
+          {"seccomp_profile", seccomp_profile},
           {"default_shm_size", default_shm_size},
           {"cni",
            {{"conf_dir", cni.conf_dir}, {"bin_dirs", cni.bin_dirs}, {"cache_dir", cni.cache_dir}}},
@@ -67,7 +68,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& text) {
   static const char* kKeys[] = {"root",          "state",           "socket",           "log_level",
                                 "cgroup_driver", "default_runtime", "runtimes",         "conmon",
                                 "pause_binary",  "sandbox_image",   "default_shm_size", "cni",
-                                "stream",        "registries"};
+                                "stream",        "registries",      "seccomp_profile"};
   for (auto& [key, value] : j.items()) {
     bool known = false;
     for (const char* k : kKeys) known = known || key == k;
@@ -84,7 +85,8 @@ absl::StatusOr<Config> ParseConfig(const std::string& text) {
            {"default_runtime", &c.default_runtime},
            {"conmon", &c.conmon},
            {"pause_binary", &c.pause_binary},
-           {"sandbox_image", &c.sandbox_image}}) {
+           {"sandbox_image", &c.sandbox_image},
+           {"seccomp_profile", &c.seccomp_profile}}) {
     if (auto st = GetString(j, key, field); !st.ok()) return st;
   }
   if (c.cgroup_driver != "cgroupfs" && c.cgroup_driver != "systemd") {

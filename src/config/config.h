@@ -34,6 +34,7 @@ struct Config {
   std::string pause_binary;   // default: tether-pause next to tetherd, else in libexec paths
   std::string sandbox_image;  // empty: the built-in pause rootfs, no pull
   uint64_t default_shm_size = 64ull << 20;
+  std::string seccomp_profile;  // RuntimeDefault profile; empty: the built-in one
   CniConfigOptions cni;
   std::string stream_address = "127.0.0.1";
   int stream_port = 0;

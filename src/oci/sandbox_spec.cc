@@ -1,87 +1,16 @@
 #include "oci/sandbox_spec.h"
 
-#include <iterator>
-
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
-#include "util/file.h"
+#include "oci/spec_common.h"
 
 namespace tether {
 namespace {
 
 using nlohmann::json;
 
-// Indexed by capability number (linux/capability.h).
-constexpr const char* kCapabilityNames[] = {
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-};
-
-// containerd's defaults (oci.populateDefaultUnixSpec).
-constexpr const char* kMaskedPaths[] = {
-    "/proc/acpi",
-    "/proc/asound",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-};
-constexpr const char* kReadonlyPaths[] = {
-    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-};
-
 json Mount(const std::string& destination, const std::string& type, const std::string& source,
            std::vector<std::string> options) {
-  return json{{"destination", destination},
-              {"type", type},
-              {"source", source},
-              {"options", std::move(options)}};
+  return OciMount(destination, type, source, std::move(options));
 }
 
 json Mounts(const SandboxSpecInput& in) {
@@ -137,27 +66,12 @@ json Capabilities(const SandboxSpecInput& in) {
   if (in.privileged && !in.privileged_capabilities.empty()) {
     caps = in.privileged_capabilities;
   } else if (in.privileged) {
-    for (const char* c : kCapabilityNames) caps.push_back(c);
+    for (size_t i = 0; i < kCapabilityCount; ++i) caps.push_back(kCapabilityNames[i]);
   }
   return json{{"bounding", caps}, {"effective", caps}, {"permitted", caps}};
 }
 
 }  // namespace
-
-std::vector<std::string> CurrentBoundingCapabilities() {
-  std::vector<std::string> caps;
-  auto status = ReadFile("/proc/self/status");
-  if (!status.ok()) return caps;
-  for (absl::string_view line : absl::StrSplit(*status, '\n')) {
-    if (!absl::ConsumePrefix(&line, "CapBnd:")) continue;
-    uint64_t mask = 0;
-    if (!absl::SimpleHexAtoi(absl::StripAsciiWhitespace(line), &mask)) break;
-    for (size_t bit = 0; bit < std::size(kCapabilityNames); ++bit) {
-      if (mask & (uint64_t{1} << bit)) caps.emplace_back(kCapabilityNames[bit]);
-    }
-  }
-  return caps;
-}
 
 absl::Status ValidateSandboxSpecInput(const SandboxSpecInput& in) {
   if (in.args.empty() || in.args[0].empty()) {
@@ -198,10 +112,8 @@ json BuildSandboxSpec(const SandboxSpecInput& in) {
   if (!in.cgroups_path.empty()) linux_spec["cgroupsPath"] = in.cgroups_path;
   if (!in.sysctls.empty()) linux_spec["sysctl"] = in.sysctls;
   if (!in.privileged) {
-    linux_spec["maskedPaths"] = json::array();
-    for (const char* p : kMaskedPaths) linux_spec["maskedPaths"].push_back(p);
-    linux_spec["readonlyPaths"] = json::array();
-    for (const char* p : kReadonlyPaths) linux_spec["readonlyPaths"].push_back(p);
+    linux_spec["maskedPaths"] = DefaultMaskedPaths();
+    linux_spec["readonlyPaths"] = DefaultReadonlyPaths();
   }
   if (!in.seccomp_profile_json.empty()) {
     json profile = json::parse(in.seccomp_profile_json, nullptr, /*allow_exceptions=*/false);

@@ -12,6 +12,12 @@
 #include "absl/strings/str_cat.h"
 #include "network/cni_plugin_network.h"
 #include "oci/conmon.h"
+#include "oci/seccomp_default.h"
+#include "image/content_store.h"
+#include "image/image_store.h"
+#include "image/registry_client.h"
+#include "image/snapshotter.h"
+#include "container/container_manager.h"
 #include "oci/exit_watcher.h"
 #include "oci/runc_cli.h"
 #include "sandbox/sandbox_manager.h"
@@ -52,7 +58,8 @@ std::string DirOf(const std::string& p) {
 
 }  // namespace
 
-absl::Status RunDaemon(const Config& config, const std::string& pause_binary) {
+absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
+  Config config = given;
   // Signals are handled by one thread with sigwait; block them everywhere else.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -72,8 +79,32 @@ absl::Status RunDaemon(const Config& config, const std::string& pause_binary) {
   auto network = std::make_shared<CniPluginNetwork>(config.cni);
   auto monitor = std::make_shared<Conmon>(
       config.conmon, config.log_level == "debug" || config.log_level == "trace" ? "debug" : "info");
+  if (config.seccomp_profile.empty()) {
+    // The built-in RuntimeDefault profile, written where the spec builder reads it.
+    config.seccomp_profile = config.state + "/seccomp-default.json";
+    if (auto st = WriteFileAtomic(config.seccomp_profile, kDefaultSeccompProfile, 0644); !st.ok()) {
+      return st;
+    }
+  }
   auto sandboxes = std::make_shared<SandboxManager>(config, network, monitor, runtimes);
   if (auto st = sandboxes->Init(pause_binary); !st.ok()) return st;
+
+  auto registry_config = ParseRegistryConfig(config.registries);
+  if (!registry_config.ok()) return registry_config.status();
+  RegistryClientOptions registry_options;
+  registry_options.config = *registry_config;
+  auto registry = std::make_shared<RegistryClient>(registry_options);
+  auto content = std::make_shared<ContentStore>(config.root);
+  if (auto st = content->Init(); !st.ok()) return st;
+  auto snapshots = std::make_shared<Snapshotter>(config.root + "/snapshots");
+  if (auto st = snapshots->Init(); !st.ok()) return st;
+  auto images = std::make_shared<ImageStore>(config, content, snapshots, registry);
+  if (auto st = images->Init(); !st.ok()) return st;
+  auto containers =
+      std::make_shared<ContainerManager>(config, sandboxes, images, snapshots, monitor, runtimes);
+  if (auto st = containers->Init(); !st.ok()) return st;
+  images->SetInUse([containers] { return containers->ChainIdsInUse(); });
+  images->CollectGarbage();
   if (auto st = network->Ready(); !st.ok()) {
     spdlog::warn("network not ready: {}", st.message());
   }
@@ -81,14 +112,15 @@ absl::Status RunDaemon(const Config& config, const std::string& pause_binary) {
   ExitWatcher exits(sandboxes->paths().exits);
   if (auto st = exits.Start([&](const std::string& id, int code) {
         if (sandboxes->OnExit(id, code)) return;
+        if (containers->OnExit(id, code)) return;
         spdlog::debug("exit of unknown container {} ({})", id, code);
       });
       !st.ok()) {
     return st;
   }
 
-  RuntimeService runtime_service(config, sandboxes);
-  ImageService image_service(config);
+  RuntimeService runtime_service(config, sandboxes, containers);
+  ImageService image_service(config, images);
   if (auto st = ClaimSocketPath(config.socket); !st.ok()) return st;
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix://" + config.socket, grpc::InsecureServerCredentials());

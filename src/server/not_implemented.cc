@@ -12,52 +12,6 @@ grpc::Status NotYet(const char* verb, const char* issue) {
 
 }  // namespace
 
-grpc::Status RuntimeService::CreateContainer(Ctx*, const runtime::v1::CreateContainerRequest*,
-                                             runtime::v1::CreateContainerResponse*) {
-  return NotYet("CreateContainer", "containers");
-}
-
-grpc::Status RuntimeService::StartContainer(Ctx*, const runtime::v1::StartContainerRequest*,
-                                            runtime::v1::StartContainerResponse*) {
-  return NotYet("StartContainer", "containers");
-}
-
-grpc::Status RuntimeService::StopContainer(Ctx*, const runtime::v1::StopContainerRequest*,
-                                           runtime::v1::StopContainerResponse*) {
-  return NotYet("StopContainer", "containers");
-}
-
-grpc::Status RuntimeService::RemoveContainer(Ctx*, const runtime::v1::RemoveContainerRequest*,
-                                             runtime::v1::RemoveContainerResponse*) {
-  return NotYet("RemoveContainer", "containers");
-}
-
-grpc::Status RuntimeService::ListContainers(Ctx*, const runtime::v1::ListContainersRequest*,
-                                            runtime::v1::ListContainersResponse*) {
-  return NotYet("ListContainers", "containers");
-}
-
-grpc::Status RuntimeService::ContainerStatus(Ctx*, const runtime::v1::ContainerStatusRequest*,
-                                             runtime::v1::ContainerStatusResponse*) {
-  return NotYet("ContainerStatus", "containers");
-}
-
-grpc::Status RuntimeService::UpdateContainerResources(
-    Ctx*, const runtime::v1::UpdateContainerResourcesRequest*,
-    runtime::v1::UpdateContainerResourcesResponse*) {
-  return NotYet("UpdateContainerResources", "containers");
-}
-
-grpc::Status RuntimeService::ReopenContainerLog(Ctx*, const runtime::v1::ReopenContainerLogRequest*,
-                                                runtime::v1::ReopenContainerLogResponse*) {
-  return NotYet("ReopenContainerLog", "containers");
-}
-
-grpc::Status RuntimeService::ExecSync(Ctx*, const runtime::v1::ExecSyncRequest*,
-                                      runtime::v1::ExecSyncResponse*) {
-  return NotYet("ExecSync", "containers");
-}
-
 grpc::Status RuntimeService::Exec(Ctx*, const runtime::v1::ExecRequest*,
                                   runtime::v1::ExecResponse*) {
   return NotYet("Exec", "streaming");
@@ -116,26 +70,6 @@ grpc::Status RuntimeService::ListPodSandboxMetrics(Ctx*,
                                                    const runtime::v1::ListPodSandboxMetricsRequest*,
                                                    runtime::v1::ListPodSandboxMetricsResponse*) {
   return NotYet("ListPodSandboxMetrics", "not planned");
-}
-
-grpc::Status ImageService::ListImages(Ctx*, const runtime::v1::ListImagesRequest*,
-                                      runtime::v1::ListImagesResponse*) {
-  return NotYet("ListImages", "images");
-}
-
-grpc::Status ImageService::ImageStatus(Ctx*, const runtime::v1::ImageStatusRequest*,
-                                       runtime::v1::ImageStatusResponse*) {
-  return NotYet("ImageStatus", "images");
-}
-
-grpc::Status ImageService::PullImage(Ctx*, const runtime::v1::PullImageRequest*,
-                                     runtime::v1::PullImageResponse*) {
-  return NotYet("PullImage", "images");
-}
-
-grpc::Status ImageService::RemoveImage(Ctx*, const runtime::v1::RemoveImageRequest*,
-                                       runtime::v1::RemoveImageResponse*) {
-  return NotYet("RemoveImage", "images");
 }
 
 }  // namespace tether

@@ -6,14 +6,17 @@
 
 #include "config/config.h"
 #include "runtime/v1/api.grpc.pb.h"
+#include "container/container_manager.h"
+#include "image/image_store.h"
 #include "sandbox/sandbox_manager.h"
 
 namespace tether {
 
 class RuntimeService final : public runtime::v1::RuntimeService::Service {
  public:
-  RuntimeService(const Config& config, std::shared_ptr<SandboxManager> sandboxes)
-      : config_(config), sandboxes_(std::move(sandboxes)) {}
+  RuntimeService(const Config& config, std::shared_ptr<SandboxManager> sandboxes,
+                 std::shared_ptr<ContainerManager> containers)
+      : config_(config), sandboxes_(std::move(sandboxes)), containers_(std::move(containers)) {}
 
   using Ctx = grpc::ServerContext;
   // runtime_info.cc
@@ -36,7 +39,8 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
                                 runtime::v1::PodSandboxStatusResponse*) override;
   grpc::Status ListPodSandbox(Ctx*, const runtime::v1::ListPodSandboxRequest*,
                               runtime::v1::ListPodSandboxResponse*) override;
-  // not_implemented.cc: verbs later issues implement.
+  // container_lifecycle.cc, container_status.cc, container_exec.cc
+  // (the rest, in not_implemented.cc, answer UNIMPLEMENTED until their issue lands)
   grpc::Status CreateContainer(Ctx*, const runtime::v1::CreateContainerRequest*,
                                runtime::v1::CreateContainerResponse*) override;
   grpc::Status StartContainer(Ctx*, const runtime::v1::StartContainerRequest*,
@@ -81,12 +85,14 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
  private:
   const Config& config_;
   std::shared_ptr<SandboxManager> sandboxes_;
+  std::shared_ptr<ContainerManager> containers_;
 };
 
 // The CRI ImageService; image_service.cc (the image issue fills it in).
 class ImageService final : public runtime::v1::ImageService::Service {
  public:
-  explicit ImageService(const Config& config) : config_(config) {}
+  ImageService(const Config& config, std::shared_ptr<ImageStore> images)
+      : config_(config), images_(std::move(images)) {}
   using Ctx = grpc::ServerContext;
   grpc::Status ListImages(Ctx*, const runtime::v1::ListImagesRequest*,
                           runtime::v1::ListImagesResponse*) override;
@@ -101,6 +107,7 @@ class ImageService final : public runtime::v1::ImageService::Service {
 
  private:
   const Config& config_;
+  std::shared_ptr<ImageStore> images_;
 };
 
 }  // namespace tether

@@ -48,12 +48,41 @@ std::vector<std::string> MountsMentioning(const std::string& needle) {
   return out;
 }
 
+std::string TestRegistry() {
+  auto addr = ReadFile(std::string(TETHER_TEST_REGISTRY_DIR) + "/registry.addr");
+  if (!addr.ok()) return "";
+  std::string a = *addr;
+  while (!a.empty() && (a.back() == '\n' || a.back() == ' ')) a.pop_back();
+  return a;
+}
+
+std::string TestImage(const std::string& name) {
+  return absl::StrCat(kMirroredHost, "/tether-test/", name, ":1");
+}
+
+runtime::v1::ContainerConfig ContainerConfig(const std::string& name, const std::string& image,
+                                             std::vector<std::string> command) {
+  runtime::v1::ContainerConfig c;
+  c.mutable_metadata()->set_name(name);
+  c.mutable_image()->set_image(image);
+  for (auto& a : command) c.add_command(a);
+  c.set_log_path(name + ".log");
+  (*c.mutable_labels())["container"] = name;
+  return c;
+}
+
+absl::Status FromGrpc(const grpc::Status& st) {
+  if (st.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+}
+
 runtime::v1::PodSandboxConfig PodConfig(const std::string& name) {
   runtime::v1::PodSandboxConfig c;
   c.mutable_metadata()->set_name(name);
   c.mutable_metadata()->set_namespace_("e2e");
   c.mutable_metadata()->set_uid(absl::StrCat("uid-", name));
   c.set_hostname(name);
+  c.set_log_directory(absl::StrCat("/tmp/tether-e2e-logs/", name, "-", NewId().substr(0, 8)));
   (*c.mutable_labels())["app"] = name;
   (*c.mutable_labels())["suite"] = "e2e";
   return c;
@@ -87,7 +116,10 @@ Daemon::~Daemon() {
     Terminate();
   }
   (void)Sh({"ip", "link", "del", options_.bridge});
-  if (!::testing::Test::HasFailure() && !getenv("TETHER_E2E_KEEP")) (void)RemoveAll(base_);
+  if (!::testing::Test::HasFailure() && !getenv("TETHER_E2E_KEEP")) {
+    (void)RemoveAll(base_);
+    (void)RemoveAll("/tmp/tether-e2e-logs");
+  }
 }
 
 std::string Daemon::Log() const {
@@ -125,6 +157,9 @@ absl::Status Daemon::Start() {
       {"log_level", "debug"},
       {"pause_binary", TETHER_PAUSE_PATH},
       {"cni", {{"conf_dir", cni_dir_}, {"bin_dirs", {"/usr/lib/cni", bin_dir_}}}}};
+  if (std::string reg = TestRegistry(); !reg.empty()) {
+    config["registries"] = {{kMirroredHost, {{"mirrors", {"http://" + reg}}}}};
+  }
   if (auto st = WriteFileAtomic(base_ + "/tetherd.json", config.dump(2)); !st.ok()) return st;
 
   pid_ = fork();
@@ -205,6 +240,92 @@ absl::StatusOr<runtime::v1::PodSandboxStatusResponse> Daemon::PodStatus(const st
   if (!st.ok()) {
     return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
   }
+  return resp;
+}
+
+absl::StatusOr<std::string> Daemon::Pull(const std::string& image) {
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image(image);
+  runtime::v1::PullImageResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  if (auto st = FromGrpc(images_->PullImage(&ctx, req, &resp)); !st.ok()) return st;
+  return resp.image_ref();
+}
+
+absl::StatusOr<std::string> Daemon::CreateContainer(
+    const std::string& pod_id, const runtime::v1::ContainerConfig& config,
+    const runtime::v1::PodSandboxConfig& pod_config) {
+  runtime::v1::CreateContainerRequest req;
+  req.set_pod_sandbox_id(pod_id);
+  *req.mutable_config() = config;
+  *req.mutable_sandbox_config() = pod_config;
+  runtime::v1::CreateContainerResponse resp;
+  grpc::ClientContext ctx;
+  if (auto st = FromGrpc(runtime_->CreateContainer(&ctx, req, &resp)); !st.ok()) return st;
+  return resp.container_id();
+}
+
+absl::Status Daemon::StartContainer(const std::string& id) {
+  runtime::v1::StartContainerRequest req;
+  req.set_container_id(id);
+  runtime::v1::StartContainerResponse resp;
+  grpc::ClientContext ctx;
+  return FromGrpc(runtime_->StartContainer(&ctx, req, &resp));
+}
+
+absl::Status Daemon::StopContainer(const std::string& id, int64_t timeout) {
+  runtime::v1::StopContainerRequest req;
+  req.set_container_id(id);
+  req.set_timeout(timeout);
+  runtime::v1::StopContainerResponse resp;
+  grpc::ClientContext ctx;
+  return FromGrpc(runtime_->StopContainer(&ctx, req, &resp));
+}
+
+absl::Status Daemon::RemoveContainer(const std::string& id) {
+  runtime::v1::RemoveContainerRequest req;
+  req.set_container_id(id);
+  runtime::v1::RemoveContainerResponse resp;
+  grpc::ClientContext ctx;
+  return FromGrpc(runtime_->RemoveContainer(&ctx, req, &resp));
+}
+
+absl::StatusOr<runtime::v1::ContainerStatusResponse> Daemon::ContainerStatus(
+    const std::string& id, bool verbose) {
+  runtime::v1::ContainerStatusRequest req;
+  req.set_container_id(id);
+  req.set_verbose(verbose);
+  runtime::v1::ContainerStatusResponse resp;
+  grpc::ClientContext ctx;
+  if (auto st = FromGrpc(runtime_->ContainerStatus(&ctx, req, &resp)); !st.ok()) return st;
+  return resp;
+}
+
+absl::StatusOr<runtime::v1::ContainerStatus> Daemon::WaitExited(const std::string& id,
+                                                                int seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  for (;;) {
+    auto s = ContainerStatus(id, false);
+    if (!s.ok()) return s.status();
+    if (s->status().state() == runtime::v1::CONTAINER_EXITED) return s->status();
+    if (std::chrono::steady_clock::now() > deadline) {
+      return absl::DeadlineExceededError("container " + id + " did not exit");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+absl::StatusOr<runtime::v1::ExecSyncResponse> Daemon::Exec(const std::string& id,
+                                                           std::vector<std::string> cmd,
+                                                           int64_t timeout) {
+  runtime::v1::ExecSyncRequest req;
+  req.set_container_id(id);
+  for (auto& a : cmd) req.add_cmd(a);
+  req.set_timeout(timeout);
+  runtime::v1::ExecSyncResponse resp;
+  grpc::ClientContext ctx;
+  if (auto st = FromGrpc(runtime_->ExecSync(&ctx, req, &resp)); !st.ok()) return st;
   return resp;
 }
 

@@ -49,6 +49,20 @@ class Daemon {
                                      runtime::v1::PodSandboxConfig* config_out = nullptr);
   absl::StatusOr<runtime::v1::PodSandboxStatusResponse> PodStatus(const std::string& id,
                                                                   bool verbose = true);
+  absl::StatusOr<std::string> Pull(const std::string& image);
+  absl::StatusOr<std::string> CreateContainer(const std::string& pod_id,
+                                              const runtime::v1::ContainerConfig& config,
+                                              const runtime::v1::PodSandboxConfig& pod_config);
+  absl::Status StartContainer(const std::string& id);
+  absl::Status StopContainer(const std::string& id, int64_t timeout);
+  absl::Status RemoveContainer(const std::string& id);
+  absl::StatusOr<runtime::v1::ContainerStatusResponse> ContainerStatus(const std::string& id,
+                                                                      bool verbose = true);
+  // Polls ContainerStatus (test side) until the container has exited or `seconds` pass.
+  absl::StatusOr<runtime::v1::ContainerStatus> WaitExited(const std::string& id, int seconds = 10);
+  absl::StatusOr<runtime::v1::ExecSyncResponse> Exec(const std::string& id,
+                                                     std::vector<std::string> cmd,
+                                                     int64_t timeout = 0);
 
  private:
   DaemonOptions options_;
@@ -60,12 +74,26 @@ class Daemon {
 };
 
 runtime::v1::PodSandboxConfig PodConfig(const std::string& name);
+
+// The test registry the CTest fixture started ("127.0.0.1:PORT"), or "" when there is none.
+std::string TestRegistry();
+// Test images are named under this host, which tetherd's config mirrors to the test registry.
+inline constexpr char kMirroredHost[] = "registry.tether.test";
+std::string TestImage(const std::string& name);  // "registry.tether.test/tether-test/NAME:1"
+runtime::v1::ContainerConfig ContainerConfig(const std::string& name, const std::string& image,
+                                             std::vector<std::string> command);
 // Runs a command and returns its stdout (error on non-zero exit).
 absl::StatusOr<std::string> Sh(const std::vector<std::string>& argv);
 // Lines of /proc/self/mountinfo that mention `needle`.
 std::vector<std::string> MountsMentioning(const std::string& needle);
 
 }  // namespace tether::e2e
+
+#define REQUIRE_REGISTRY()                                                    \
+  do {                                                                        \
+    if (::tether::e2e::TestRegistry().empty())                                \
+      GTEST_SKIP() << "no test registry: run through ctest (fixture test_registry)"; \
+  } while (0)
 
 #define REQUIRE_E2E()                                           \
   do {                                                          \

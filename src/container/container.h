@@ -1,0 +1,71 @@
+// A container: its CRI config, where it lives, and its state machine CREATED → RUNNING → EXITED.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "nlohmann/json.hpp"
+#include "runtime/v1/api.pb.h"
+
+namespace tether {
+
+enum class ContainerState { kCreating, kCreated, kRunning, kExited };
+const char* ContainerStateName(ContainerState s);
+
+// Everything about a container that survives a daemon restart.
+struct ContainerRecord {
+  std::string id;
+  std::string sandbox_id;
+  runtime::v1::ContainerConfig config;
+  std::string image_id;   // sha256:… of the image config
+  std::string image_ref;  // what the request named (as normalized), for ContainerStatus.image
+  std::string image_repo_digest;  // image_ref in ContainerStatus (repo@sha256:…) or the id
+  std::vector<std::string> chain_ids;  // the snapshots its rootfs stacks, bottom first
+  std::string runtime_name;
+  ContainerState state = ContainerState::kCreating;
+  int64_t created_at = 0, started_at = 0, finished_at = 0;  // ns since epoch
+  int exit_code = 0;
+  std::string reason, message;
+  int pid = 0;
+  uint64_t pid_start_time = 0;
+  int monitor_pid = 0;
+  std::string bundle_dir;  // <state>/containers/<id>
+  std::string rootfs;      // <bundle>/rootfs (overlay mount)
+  std::string log_path;    // absolute; "" when the pod has no log directory
+  nlohmann::json runtime_spec;
+  std::string stop_signal;  // from the image
+  int64_t uid = 0;
+  std::string username;
+
+  nlohmann::json ToJson() const;
+  static absl::StatusOr<ContainerRecord> FromJson(const nlohmann::json& j);
+};
+
+class Container {
+ public:
+  explicit Container(ContainerRecord r) : record_(std::move(r)), id_(record_.id) {}
+  const std::string& id() const { return id_; }
+  ContainerRecord Snapshot() const {
+    absl::MutexLock l(&mu_);
+    return record_;
+  }
+  ContainerState state() const {
+    absl::MutexLock l(&mu_);
+    return record_.state;
+  }
+  absl::Mutex& op_mutex() { return op_mu_; }
+
+ private:
+  friend class ContainerManager;
+  mutable absl::Mutex mu_;
+  ContainerRecord record_ ABSL_GUARDED_BY(mu_);
+  bool exited_ ABSL_GUARDED_BY(mu_) = false;
+  const std::string id_;
+  absl::Mutex op_mu_;
+};
+
+}  // namespace tether

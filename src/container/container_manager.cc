@@ -1,0 +1,184 @@
+#include "container/container_manager.h"
+
+#include <sys/stat.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "oci/exit_watcher.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "util/proc.h"
+
+namespace tether {
+
+ContainerManager::ContainerManager(const Config& config, std::shared_ptr<SandboxManager> sandboxes,
+                                   std::shared_ptr<ImageProvider> images,
+                                   std::shared_ptr<Snapshotter> snapshots,
+                                   std::shared_ptr<Monitor> monitor,
+                                   SandboxManager::Runtimes runtimes)
+    : config_(config),
+      sandboxes_(std::move(sandboxes)),
+      images_(std::move(images)),
+      snapshots_(std::move(snapshots)),
+      monitor_(std::move(monitor)),
+      runtimes_(std::move(runtimes)),
+      records_(config.root + "/containers"),
+      bundles_(config.state + "/containers") {}
+
+absl::Status ContainerManager::Init() {
+  if (auto st = records_.Init(); !st.ok()) return st;
+  if (auto st = MakeDirs(bundles_, 0711); !st.ok()) return st;
+  Recover();
+  sandboxes_->SetContainerHooks([this](const std::string& id) { return StopAllIn(id); },
+                                [this](const std::string& id) { return RemoveAllIn(id); });
+  return absl::OkStatus();
+}
+
+std::shared_ptr<OciRuntime> ContainerManager::RuntimeOf(const ContainerRecord& r) const {
+  auto it = runtimes_.find(r.runtime_name);
+  return it == runtimes_.end() ? nullptr : it->second;
+}
+
+absl::StatusOr<std::shared_ptr<Container>> ContainerManager::Get(const std::string& id) const {
+  if (id.empty()) return absl::InvalidArgumentError("container_id is required");
+  absl::MutexLock l(&mu_);
+  if (auto it = containers_.find(id); it != containers_.end()) return it->second;
+  std::shared_ptr<Container> found;
+  for (auto p = containers_.lower_bound(id); p != containers_.end(); ++p) {
+    if (!absl::StartsWith(p->first, id)) break;
+    if (found) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("container id prefix \"", id, "\" is ambiguous"));
+    }
+    found = p->second;
+  }
+  if (!found) return absl::NotFoundError(absl::StrCat("container \"", id, "\" not found"));
+  return found;
+}
+
+std::vector<std::shared_ptr<Container>> ContainerManager::List() const {
+  absl::MutexLock l(&mu_);
+  std::vector<std::shared_ptr<Container>> out;
+  out.reserve(containers_.size());
+  for (const auto& [id, c] : containers_) out.push_back(c);
+  return out;
+}
+
+std::vector<std::string> ContainerManager::ChainIdsInUse() const {
+  std::vector<std::string> out;
+  for (const auto& c : List()) {
+    auto r = c->Snapshot();
+    out.insert(out.end(), r.chain_ids.begin(), r.chain_ids.end());
+  }
+  return out;
+}
+
+void ContainerManager::Publish(const ContainerRecord& r, runtime::v1::ContainerEventType type) {
+  if (events_) events_(r, type);
+}
+
+// The exit code conmon recorded, the time the exit file was written, and why.
+void ContainerManager::MarkExited(Container& c, int exit_code) {
+  ContainerRecord r;
+  {
+    absl::MutexLock l(&c.mu_);
+    c.exited_ = true;
+    if (c.record_.state == ContainerState::kExited) return;
+    auto& rec = c.record_;
+    rec.state = ContainerState::kExited;
+    rec.exit_code = exit_code;
+    struct stat st;
+    std::string exit_file = absl::StrCat(sandboxes_->paths().exits, "/", rec.id);
+    rec.finished_at = stat(exit_file.c_str(), &st) == 0
+                          ? int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec
+                          : absl::ToUnixNanos(absl::Now());
+    if (PathExists(rec.bundle_dir + "/persist/oom")) {
+      rec.reason = "OOMKilled";
+      if (rec.exit_code == 0) rec.exit_code = 137;
+    } else {
+      rec.reason = rec.exit_code == 0 ? "Completed" : "Error";
+    }
+    if (rec.started_at == 0) rec.started_at = rec.finished_at;
+    r = rec;
+  }
+  spdlog::info("container {}: exited with code {} ({})", r.id.substr(0, 13), r.exit_code,
+               r.reason);
+  if (auto st = Persist(r); !st.ok()) {
+    spdlog::error("container {}: cannot record exit: {}", r.id.substr(0, 13), st.message());
+  }
+  Publish(r, runtime::v1::CONTAINER_STOPPED_EVENT);
+}
+
+bool ContainerManager::OnExit(const std::string& id, int exit_code) {
+  std::shared_ptr<Container> c;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = containers_.find(id);
+    if (it == containers_.end()) return false;
+    c = it->second;
+  }
+  if (c->state() == ContainerState::kCreating) {
+    absl::MutexLock l(&c->mu_);
+    c->exited_ = true;  // Create is still running; it reads the exit file itself
+    return true;
+  }
+  MarkExited(*c, exit_code);
+  return true;
+}
+
+void ContainerManager::Recover() {
+  std::vector<std::string> errors;
+  auto records = records_.LoadAll(&errors);
+  for (const auto& e : errors) spdlog::error("skipping unreadable container record: {}", e);
+  int running = 0, exited = 0, cleaned = 0;
+  for (auto& [id, j] : records) {
+    auto parsed = ContainerRecord::FromJson(j);
+    if (!parsed.ok()) {
+      spdlog::error("skipping container record {}: {}", id, parsed.status().message());
+      continue;
+    }
+    ContainerRecord r = std::move(*parsed);
+    if (r.state == ContainerState::kCreating || !sandboxes_->Get(r.sandbox_id).ok()) {
+      spdlog::warn("container {}: half-created or orphaned after a restart; cleaning up",
+                   r.id.substr(0, 13));
+      Cleanup(r);
+      (void)records_.Remove(r.id);
+      ++cleaned;
+      continue;
+    }
+    auto c = std::make_shared<Container>(r);
+    {
+      absl::MutexLock l(&mu_);
+      containers_[r.id] = c;
+      const auto& m = r.config.metadata();
+      names_[absl::StrCat(r.sandbox_id, "/", m.name(), "/", m.attempt())] = r.id;
+    }
+    auto code = ExitWatcher::ReadExitCode(sandboxes_->paths().exits, r.id);
+    if ((r.state == ContainerState::kRunning || r.state == ContainerState::kCreated) &&
+        (code.ok() || !ProcessAlive(r.pid, r.pid_start_time))) {
+      // It exited while tetherd was down (or its monitor is gone).
+      MarkExited(*c, code.ok() ? *code : 255);
+    }
+    (c->state() == ContainerState::kExited ? exited : running)++;
+  }
+  spdlog::info("recovered containers: {} live, {} exited, {} cleaned", running, exited, cleaned);
+}
+
+absl::Status ContainerManager::StopAllIn(const std::string& sandbox_id) {
+  for (const auto& c : List()) {
+    if (c->Snapshot().sandbox_id != sandbox_id) continue;
+    if (auto st = Stop(c->id(), 0); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ContainerManager::RemoveAllIn(const std::string& sandbox_id) {
+  for (const auto& c : List()) {
+    if (c->Snapshot().sandbox_id != sandbox_id) continue;
+    if (auto st = Remove(c->id()); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tether
