@@ -37,8 +37,7 @@ const std::vector<std::string>& OutputFormats() {
 absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view flag, absl::string_view text) {
   absl::Duration d = absl::ZeroDuration();
   if (text.empty()) return d;
-  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration() ||
-      d == absl::InfiniteDuration()) {
+  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration() || d == absl::InfiniteDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid ", flag, " \"", text, "\": use a duration such as 30s or 2m"));
   }
@@ -91,8 +90,8 @@ absl::StatusOr<runtime::v1::ContainerConfig> LoadContainerConfig(const std::stri
   if (absl::Status s = LoadMessageFile(path, &config); !s.ok()) return s;
   if (!config.has_metadata()) return absl::InvalidArgumentError("metadata is not set");
   if (config.metadata().name().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("name is not in metadata \"",
-                                                   config.metadata().ShortDebugString(), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("name is not in metadata \"", config.metadata().ShortDebugString(), "\""));
   }
   return config;
 }
@@ -100,8 +99,7 @@ absl::StatusOr<runtime::v1::ContainerConfig> LoadContainerConfig(const std::stri
 // Makes sure the container's image (and the images of its image volumes) is there: pulled when
 // absent, always with --with-pull, never with --no-pull.
 absl::Status EnsureImages(CommandEnv& env, const runtime::v1::ContainerConfig& config,
-                          const runtime::v1::PodSandboxConfig* pod_config,
-                          const PullFlags& flags) {
+                          const runtime::v1::PodSandboxConfig* pod_config, const PullFlags& flags) {
   if (flags.no_pull) return absl::OkStatus();
   auto auth = ParseAuth(flags.creds, flags.auth);
   if (!auth.ok()) return auth.status();
@@ -150,8 +148,7 @@ absl::StatusOr<std::string> CreateContainer(CommandEnv& env, const std::string& 
   request.set_pod_sandbox_id(pod_id);
   *request.mutable_config() = *std::move(config);
   *request.mutable_sandbox_config() = *std::move(pod_config);
-  auto response =
-      CallRuntime(env, &Stub::CreateContainer, request, "creating container", *timeout);
+  auto response = CallRuntime(env, &Stub::CreateContainer, request, "creating container", *timeout);
   if (!response.ok()) return response.status();
   return response->container_id();
 }
@@ -347,7 +344,8 @@ void AddContainerFilterFlags(CLI::App* cmd, ContainerListOptions& f, std::string
                   "Filter by pod namespace regular expression pattern");
   cmd->add_option("-p,--pod", f.pod_id, "Filter by pod id");
   cmd->add_option("--image", image, "Filter by container image");
-  cmd->add_option("-s,--state", f.state, "Filter by container state: created|running|exited|unknown");
+  cmd->add_option("-s,--state", f.state,
+                  "Filter by container state: created|running|exited|unknown");
   cmd->add_option("--label", f.labels, "Filter by key=value label (repeatable)")
       ->allow_extra_args(false);
   cmd->add_flag("-l,--latest", f.latest,
@@ -464,8 +462,8 @@ absl::Status Inspect(CommandEnv& env, const InspectOptions& options) {
   const bool verbose = !options.quiet;
   std::vector<nlohmann::json> entries;
   for (const std::string& id : ids) {
-    auto response = GetContainerStatus(env, id, verbose,
-                                       "get the status of containers: get container status");
+    auto response =
+        GetContainerStatus(env, id, verbose, "get the status of containers: get container status");
     if (!response.ok()) return response.status();
     if (options.output == kOutputTable) {
       env.out() << ContainerStatusTable(*response, verbose, env.Now());
@@ -508,8 +506,7 @@ absl::Status Logs(CommandEnv& env, const LogsOptions& options) {
   if (options.reopen) {
     runtime::v1::ReopenContainerLogRequest request;
     request.set_container_id(options.id);
-    auto response =
-        CallRuntime(env, &Stub::ReopenContainerLog, request, "reopen container logs");
+    auto response = CallRuntime(env, &Stub::ReopenContainerLog, request, "reopen container logs");
     if (!response.ok()) return response.status();
     env.err() << "Container logs reopened\n";
   }
@@ -611,10 +608,9 @@ absl::StatusOr<runtime::v1::ListContainerStatsResponse> ListContainerStats(
     CommandEnv& env, const runtime::v1::ListContainerStatsRequest& request) {
   auto response = CallRuntime(env, &Stub::ListContainerStats, request, "get container stats");
   if (!response.ok()) return response.status();
-  std::stable_sort(response->mutable_stats()->begin(), response->mutable_stats()->end(),
-                   [](const auto& a, const auto& b) {
-                     return a.attributes().id() < b.attributes().id();
-                   });
+  std::stable_sort(
+      response->mutable_stats()->begin(), response->mutable_stats()->end(),
+      [](const auto& a, const auto& b) { return a.attributes().id() < b.attributes().id(); });
   return response;
 }
 
@@ -669,10 +665,9 @@ absl::StatusOr<runtime::v1::ListPodSandboxStatsResponse> ListPodStats(
   auto response = CallRuntime(env, &Stub::ListPodSandboxStats, request,
                               "get pod stats: list pod sandbox stats");
   if (!response.ok()) return response.status();
-  std::stable_sort(response->mutable_stats()->begin(), response->mutable_stats()->end(),
-                   [](const auto& a, const auto& b) {
-                     return a.attributes().id() < b.attributes().id();
-                   });
+  std::stable_sort(
+      response->mutable_stats()->begin(), response->mutable_stats()->end(),
+      [](const auto& a, const auto& b) { return a.attributes().id() < b.attributes().id(); });
   return response;
 }
 
@@ -710,14 +705,17 @@ void RegisterContainerCommands(CLI::App& app, CommandEnv& env) {
   auto create_options = std::make_shared<CreateOptions>();
   CLI::App* create = app.add_subcommand("create", "Create a new container");
   create->add_option("POD", create_options->pod_id, "Pod sandbox id")->required();
-  create->add_option("container-config", create_options->config_path,
-                     "Container config file, JSON or YAML")
+  create
+      ->add_option("container-config", create_options->config_path,
+                   "Container config file, JSON or YAML")
       ->required();
-  create->add_option("pod-config", create_options->pod_config_path,
-                     "Pod sandbox config file, JSON or YAML")
+  create
+      ->add_option("pod-config", create_options->pod_config_path,
+                   "Pod sandbox config file, JSON or YAML")
       ->required();
   AddPullFlags(create, create_options->pull);
-  create->callback([&env, create_options] { env.Run([&] { return Create(env, *create_options); }); });
+  create->callback(
+      [&env, create_options] { env.Run([&] { return Create(env, *create_options); }); });
 
   // run
   auto run_options = std::make_shared<RunOptions>();
@@ -773,12 +771,14 @@ void RegisterContainerCommands(CLI::App& app, CommandEnv& env) {
   update->add_option("--memory", update_options->memory, "Memory limit (in bytes)");
   update->add_option("--cpuset-cpus", update_options->cpuset_cpus, "CPU(s) to use");
   update->add_option("--cpuset-mems", update_options->cpuset_mems, "Memory node(s) to use");
-  update->callback([&env, update_options] { env.Run([&] { return Update(env, *update_options); }); });
+  update->callback(
+      [&env, update_options] { env.Run([&] { return Update(env, *update_options); }); });
 
   // ps
   auto ps_options = std::make_shared<PsOptions>();
   CLI::App* ps = app.add_subcommand("ps", "List containers (running ones unless -a)");
-  ps->add_flag("-v,--verbose", ps_options->table.verbose, "Show verbose information for containers");
+  ps->add_flag("-v,--verbose", ps_options->table.verbose,
+               "Show verbose information for containers");
   ps->add_option("--id", ps_options->list.id, "Filter by container id");
   AddContainerFilterFlags(ps, ps_options->list, ps_options->image);
   ps->add_flag("-q,--quiet", ps_options->table.quiet, "Only display container IDs");
@@ -837,7 +837,8 @@ void RegisterContainerCommands(CLI::App& app, CommandEnv& env) {
   exec->add_option("--timeout", exec_options->timeout, "Timeout in seconds (0: none)")
       ->capture_default_str();
   exec->add_flag("-t,--tty", exec_options->tty, "Allocate a pseudo-TTY (needs streaming)");
-  exec->add_flag("-i,--interactive", exec_options->interactive, "Keep STDIN open (needs streaming)");
+  exec->add_flag("-i,--interactive", exec_options->interactive,
+                 "Keep STDIN open (needs streaming)");
   exec->prefix_command();
   exec->fallthrough(false);
   exec->callback([&env, exec_options, exec] {
@@ -848,7 +849,8 @@ void RegisterContainerCommands(CLI::App& app, CommandEnv& env) {
   auto stats_options = std::make_shared<StatsOptions>();
   CLI::App* stats = app.add_subcommand("stats", "List container(s) resource usage statistics");
   stats->add_option("ID", stats_options->arg_id, "Container id");
-  stats->add_flag("-a,--all", stats_options->all, "Show all containers (default shows just running)");
+  stats->add_flag("-a,--all", stats_options->all,
+                  "Show all containers (default shows just running)");
   stats->add_option("--id", stats_options->id, "Filter by container id");
   stats->add_option("-p,--pod", stats_options->pod_id, "Filter by pod id");
   stats->add_option("--label", stats_options->labels, "Filter by key=value label (repeatable)")
@@ -856,7 +858,9 @@ void RegisterContainerCommands(CLI::App& app, CommandEnv& env) {
   stats->add_option("-o,--output", stats_options->output, "Output format, one of: json|yaml|table")
       ->check(CLI::IsMember(OutputFormats()))
       ->capture_default_str();
-  stats->add_option("-s,--seconds", stats_options->seconds, "Sample duration for CPU usage in seconds")
+  stats
+      ->add_option("-s,--seconds", stats_options->seconds,
+                   "Sample duration for CPU usage in seconds")
       ->capture_default_str();
   stats->add_flag("-w,--watch", stats_options->watch, "Watch container resources");
   stats->callback([&env, stats_options] { env.Run([&] { return Stats(env, *stats_options); }); });
@@ -868,14 +872,17 @@ void RegisterContainerCommands(CLI::App& app, CommandEnv& env) {
   statsp->add_option("--id", statsp_options->id, "Filter by pod id");
   statsp->add_option("--label", statsp_options->labels, "Filter by key=value label (repeatable)")
       ->allow_extra_args(false);
-  statsp->add_option("-o,--output", statsp_options->output, "Output format, one of: json|yaml|table")
+  statsp
+      ->add_option("-o,--output", statsp_options->output, "Output format, one of: json|yaml|table")
       ->check(CLI::IsMember(OutputFormats()))
       ->capture_default_str();
-  statsp->add_option("-s,--seconds", statsp_options->seconds,
-                     "Sample duration for CPU usage in seconds")
+  statsp
+      ->add_option("-s,--seconds", statsp_options->seconds,
+                   "Sample duration for CPU usage in seconds")
       ->capture_default_str();
   statsp->add_flag("-w,--watch", statsp_options->watch, "Watch pod resources");
-  statsp->callback([&env, statsp_options] { env.Run([&] { return Statsp(env, *statsp_options); }); });
+  statsp->callback(
+      [&env, statsp_options] { env.Run([&] { return Statsp(env, *statsp_options); }); });
 }
 
 }  // namespace tether::ctl

@@ -206,15 +206,16 @@ absl::StatusOr<nlohmann::json> ContainerStatusJson(const runtime::v1::ContainerS
   value["startedAt"] = state != runtime::v1::CONTAINER_CREATED
                            ? FormatRfc3339Nano(status.started_at(), tz)
                            : kZeroTime;
-  value["finishedAt"] = state == runtime::v1::CONTAINER_EXITED ||
-                                (state == runtime::v1::CONTAINER_UNKNOWN && status.finished_at() > 0)
-                            ? FormatRfc3339Nano(status.finished_at(), tz)
-                            : kZeroTime;
+  value["finishedAt"] =
+      state == runtime::v1::CONTAINER_EXITED ||
+              (state == runtime::v1::CONTAINER_UNKNOWN && status.finished_at() > 0)
+          ? FormatRfc3339Nano(status.finished_at(), tz)
+          : kZeroTime;
   return value;
 }
 
-std::string ContainerStatusTable(const runtime::v1::ContainerStatusResponse& response,
-                                 bool verbose, absl::Time now) {
+std::string ContainerStatusTable(const runtime::v1::ContainerStatusResponse& response, bool verbose,
+                                 absl::Time now) {
   const runtime::v1::ContainerStatus& s = response.status();
   std::string out = absl::StrCat("ID: ", s.id(), "\n");
   if (s.has_metadata()) {
@@ -283,8 +284,8 @@ absl::StatusOr<std::string> PodStatsTable(const runtime::v1::ListPodSandboxStats
   for (const auto& s : second.stats()) {
     const std::string id = TruncateId(s.attributes().id());
     if (s.has_linux() && s.has_windows()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "pod \"", id, "\" has both linux and windows stats which is not supported"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("pod \"", id, "\" has both linux and windows stats which is not supported"));
     }
     const uint64_t cpu = s.linux().cpu().usage_core_nano_seconds().value();
     const uint64_t mem = s.linux().memory().working_set_bytes().value();

@@ -85,15 +85,15 @@ absl::StatusOr<nlohmann::json> ContainerStatusJson(const runtime::v1::ContainerS
                                                    absl::TimeZone tz);
 
 // `inspect -o table`.
-std::string ContainerStatusTable(const runtime::v1::ContainerStatusResponse& response,
-                                 bool verbose, absl::Time now);
+std::string ContainerStatusTable(const runtime::v1::ContainerStatusResponse& response, bool verbose,
+                                 absl::Time now);
 
 // `stats` table from two samples taken --seconds apart: CONTAINER, NAME, CPU %, MEM, DISK,
 // INODES, SWAP. Containers without CPU and memory use are left out unless `all`; so are
 // containers missing from the first sample. Both lists sorted by id.
-absl::StatusOr<std::string> ContainerStatsTable(const runtime::v1::ListContainerStatsResponse& first,
-                                                const runtime::v1::ListContainerStatsResponse& second,
-                                                bool all);
+absl::StatusOr<std::string> ContainerStatsTable(
+    const runtime::v1::ListContainerStatsResponse& first,
+    const runtime::v1::ListContainerStatsResponse& second, bool all);
 
 // `statsp` table: POD, POD ID, CPU %, MEM.
 absl::StatusOr<std::string> PodStatsTable(const runtime::v1::ListPodSandboxStatsResponse& first,

@@ -28,9 +28,8 @@ absl::StatusOr<runtime::v1::ImageStatusResponse> GetImageStatus(CommandEnv& env,
 
 absl::StatusOr<std::string> PullImage(CommandEnv& env, const runtime::v1::PullImageRequest& request,
                                       absl::Duration timeout) {
-  auto response =
-      CallImage(env, &ImageStub::PullImage, request, "pulling image",
-                timeout > absl::ZeroDuration() ? timeout : kNoDeadline);
+  auto response = CallImage(env, &ImageStub::PullImage, request, "pulling image",
+                            timeout > absl::ZeroDuration() ? timeout : kNoDeadline);
   if (!response.ok()) return response.status();
   return response->image_ref();
 }
@@ -62,8 +61,7 @@ absl::Status Pull(CommandEnv& env, const PullOptions& options) {
   request.mutable_image()->set_image(options.image);
   auto annotations = ParseLabels(options.annotations);
   if (!annotations.ok()) return annotations.status();
-  request.mutable_image()->mutable_annotations()->insert(annotations->begin(),
-                                                         annotations->end());
+  request.mutable_image()->mutable_annotations()->insert(annotations->begin(), annotations->end());
   if (*auth) *request.mutable_auth() = **auth;
   if (!options.pod_config.empty()) {
     auto config = LoadPodSandboxConfig(options.pod_config);
@@ -88,9 +86,8 @@ absl::Status Pull(CommandEnv& env, const PullOptions& options) {
 
 // --- images ---------------------------------------------------------------------------------
 
-absl::StatusOr<std::vector<runtime::v1::Image>> ListImages(CommandEnv& env,
-                                                           const std::string& name,
-                                                           const std::vector<std::string>& filters) {
+absl::StatusOr<std::vector<runtime::v1::Image>> ListImages(
+    CommandEnv& env, const std::string& name, const std::vector<std::string>& filters) {
   runtime::v1::ListImagesRequest request;
   request.mutable_filter()->mutable_image()->set_image(name);
   auto response = CallImage(env, &ImageStub::ListImages, request, "listing images");
@@ -177,9 +174,9 @@ struct RmiOptions {
 absl::Status RemoveOneImage(CommandEnv& env, const std::string& id, bool prune) {
   auto status = GetImageStatus(env, id, false);
   if (!status.ok()) {
-    return absl::Status(status.status().code(),
-                        absl::StrCat("image status request for \"", id,
-                                     "\" failed: ", status.status().message()));
+    return absl::Status(
+        status.status().code(),
+        absl::StrCat("image status request for \"", id, "\" failed: ", status.status().message()));
   }
   if (!status->has_image()) return absl::NotFoundError(absl::StrCat("no such image ", id));
   runtime::v1::RemoveImageRequest request;
@@ -304,14 +301,16 @@ void RegisterImageCommands(CLI::App& app, CommandEnv& env) {
                    "Filter output: dangling=true|false, reference=/regexp/, "
                    "before=<image[:tag]|id|image@digest>, since=<...> (repeatable)")
       ->allow_extra_args(false);
-  images->add_option("-o,--output", images_options->output, "Output format, one of: json|yaml|table")
+  images
+      ->add_option("-o,--output", images_options->output, "Output format, one of: json|yaml|table")
       ->check(CLI::IsMember(OutputFormats()));
   images->add_flag("--digests", images_options->table.digests, "Show digests");
   images->add_flag("--no-trunc", images_options->table.no_trunc,
                    "Show output without truncating the ID");
   images->add_flag("--pinned", images_options->table.pinned,
                    "Show whether the image is pinned or not");
-  images->callback([&env, images_options] { env.Run([&] { return Images(env, *images_options); }); });
+  images->callback(
+      [&env, images_options] { env.Run([&] { return Images(env, *images_options); }); });
 
   // inspecti
   auto inspecti_options = std::make_shared<InspectiOptions>();
@@ -345,7 +344,8 @@ void RegisterImageCommands(CLI::App& app, CommandEnv& env) {
   imagefsinfo->add_option("-o,--output", *fs_output, "Output format, one of: json|yaml|table")
       ->check(CLI::IsMember(OutputFormats()))
       ->capture_default_str();
-  imagefsinfo->callback([&env, fs_output] { env.Run([&] { return ImageFsInfo(env, *fs_output); }); });
+  imagefsinfo->callback(
+      [&env, fs_output] { env.Run([&] { return ImageFsInfo(env, *fs_output); }); });
 }
 
 }  // namespace tether::ctl

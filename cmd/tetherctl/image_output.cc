@@ -22,8 +22,8 @@ using ImageList = std::vector<runtime::v1::Image>;
 
 // The first "repository:tag" of an image as crictl's before/since filters compare it.
 std::string FirstRepoTag(const runtime::v1::Image& image) {
-  const auto pairs = NormalizeRepoTagPairs(image.repo_tags(),
-                                           NormalizeRepoDigest(image.repo_digests()).first);
+  const auto pairs =
+      NormalizeRepoTagPairs(image.repo_tags(), NormalizeRepoDigest(image.repo_digests()).first);
   return absl::StrCat(pairs.front().first, ":", pairs.front().second);
 }
 
@@ -181,7 +181,8 @@ std::string ImagesTable(const std::vector<runtime::v1::Image>& images,
     }
     if (image.size() != 0) absl::StrAppend(&out, "Size: ", image.size(), "\n");
     // Go prints the *Int64Value pointer's struct: "&Int64Value{Value:0,}".
-    if (image.has_uid()) absl::StrAppend(&out, "Uid: &Int64Value{Value:", image.uid().value(), ",}\n");
+    if (image.has_uid())
+      absl::StrAppend(&out, "Uid: &Int64Value{Value:", image.uid().value(), ",}\n");
     if (!image.username().empty()) absl::StrAppend(&out, "Username: ", image.username(), "\n");
     if (image.pinned()) absl::StrAppend(&out, "Pinned: true\n");
     out += "\n";
@@ -211,8 +212,8 @@ std::string ImageFsInfoTable(const runtime::v1::ImageFsInfoResponse& response) {
     for (int i = 0; i < filesystems.size(); ++i) {
       const runtime::v1::FilesystemUsage& fs = filesystems[i];
       absl::StrAppend(&out, "TimeStamp[", i, "]: ", fs.timestamp(), "\n");
-      absl::StrAppend(&out, "Disk[", i, "]: ",
-                      HumanSize(static_cast<double>(fs.used_bytes().value())), "\n");
+      absl::StrAppend(&out, "Disk[", i,
+                      "]: ", HumanSize(static_cast<double>(fs.used_bytes().value())), "\n");
       absl::StrAppend(&out, "Inodes[", i, "]: ", fs.inodes_used().value(), "\n");
       absl::StrAppend(&out, "Mountpoint[", i, "]: ", fs.fs_id().mountpoint(), "\n");
     }
@@ -223,7 +224,7 @@ std::string ImageFsInfoTable(const runtime::v1::ImageFsInfoResponse& response) {
 }
 
 absl::StatusOr<std::optional<runtime::v1::AuthConfig>> ParseAuth(absl::string_view creds,
-                                                                  absl::string_view auth) {
+                                                                 absl::string_view auth) {
   if (!creds.empty() && !auth.empty()) {
     return absl::InvalidArgumentError("both `--creds` and `--auth` are specified");
   }

@@ -25,8 +25,7 @@ std::pair<std::string, std::string> NormalizeRepoDigest(
 // Each repo tag split at its last ':' into {repository, tag}; without tags one pair
 // {image_name, "<none>"}; "<none>" as a repository is replaced by `image_name`.
 std::vector<std::pair<std::string, std::string>> NormalizeRepoTagPairs(
-    const google::protobuf::RepeatedPtrField<std::string>& repo_tags,
-    absl::string_view image_name);
+    const google::protobuf::RepeatedPtrField<std::string>& repo_tags, absl::string_view image_name);
 
 // crictl's order: by first repo tag, else first repo digest, else id.
 void SortImages(std::vector<runtime::v1::Image>& images);
@@ -56,6 +55,6 @@ std::string ImageFsInfoTable(const runtime::v1::ImageFsInfoResponse& response);
 // Registry credentials from --creds USER[:PASSWORD] or --auth BASE64 (not both); nullopt when
 // neither is given.
 absl::StatusOr<std::optional<runtime::v1::AuthConfig>> ParseAuth(absl::string_view creds,
-                                                                  absl::string_view auth);
+                                                                 absl::string_view auth);
 
 }  // namespace tether::ctl

@@ -328,14 +328,13 @@ absl::StatusOr<int64_t> FindTailStart(int fd, int64_t size, int64_t n) {
 
 }  // namespace
 
-absl::Status ReadCriLogFile(const std::string& path, const LogOptions& options,
-                            const LogSink& sink, const IsRunningFn& is_running,
-                            absl::Duration check_period) {
+absl::Status ReadCriLogFile(const std::string& path, const LogOptions& options, const LogSink& sink,
+                            const IsRunningFn& is_running, absl::Duration check_period) {
   std::error_code ec;
   const std::filesystem::path real = std::filesystem::canonical(path, ec);
   if (ec) {
-    return absl::NotFoundError(absl::StrCat("failed to try resolving symlinks in path \"", path,
-                                            "\": ", ec.message()));
+    return absl::NotFoundError(
+        absl::StrCat("failed to try resolving symlinks in path \"", path, "\": ", ec.message()));
   }
   const std::string file = real.string();
   Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
@@ -396,8 +395,8 @@ absl::Status ReadCriLogFile(const std::string& path, const LogOptions& options,
         continue;  // drain what the container wrote before it exited
       }
     }
-    const absl::Duration wait = std::max(check_period - (absl::Now() - last_check),
-                                         absl::Milliseconds(1));
+    const absl::Duration wait =
+        std::max(check_period - (absl::Now() - last_check), absl::Milliseconds(1));
     pollfd pfd = {inotify.get(), POLLIN, 0};
     const int ready = ::poll(&pfd, 1, static_cast<int>(absl::ToInt64Milliseconds(wait)) + 1);
     if (ready < 0 && errno != EINTR) return Errno("poll", errno);

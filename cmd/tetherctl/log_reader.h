@@ -108,8 +108,8 @@ using IsRunningFn = std::function<absl::StatusOr<bool>()>;
 // directory, so that a rotated file is reopened) for more records until `is_running` says the
 // container stopped, then prints what is left and returns. `is_running` is asked at most once
 // per `check_period`.
-absl::Status ReadCriLogFile(const std::string& path, const LogOptions& options,
-                            const LogSink& sink, const IsRunningFn& is_running,
+absl::Status ReadCriLogFile(const std::string& path, const LogOptions& options, const LogSink& sink,
+                            const IsRunningFn& is_running,
                             absl::Duration check_period = absl::Seconds(1));
 
 }  // namespace tether::ctl

@@ -5,7 +5,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "oci/container_spec.h"
 #include "oci/exit_watcher.h"
+#include "util/process.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/proc.h"
@@ -29,10 +31,24 @@ ContainerManager::ContainerManager(const Config& config, std::shared_ptr<Sandbox
 absl::Status ContainerManager::Init() {
   if (auto st = records_.Init(); !st.ok()) return st;
   if (auto st = MakeDirs(bundles_, 0711); !st.ok()) return st;
+  for (const auto& [name, rt] : runtimes_) {
+    auto features = RunProcess({.argv = {rt->path(), "features"},
+                                .timeout = std::chrono::seconds(10)});
+    nlohmann::json j;
+    if (features.ok() && features->ok()) j = nlohmann::json::parse(features->out, nullptr, false);
+    rro_[name] = RuntimeSupportsRro(j, ProbeHostFeatures());
+    spdlog::info("runtime {}: recursive read-only mounts {}", name,
+                 rro_[name] ? "supported" : "not supported");
+  }
   Recover();
   sandboxes_->SetContainerHooks([this](const std::string& id) { return StopAllIn(id); },
                                 [this](const std::string& id) { return RemoveAllIn(id); });
   return absl::OkStatus();
+}
+
+bool ContainerManager::SupportsRro(const std::string& runtime_name) const {
+  auto it = rro_.find(runtime_name);
+  return it != rro_.end() && it->second;
 }
 
 std::shared_ptr<OciRuntime> ContainerManager::RuntimeOf(const ContainerRecord& r) const {

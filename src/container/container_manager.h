@@ -57,6 +57,8 @@ class ContainerManager {
   // Chain ids used by any container (image garbage collection must keep them).
   std::vector<std::string> ChainIdsInUse() const;
   std::shared_ptr<OciRuntime> RuntimeOf(const ContainerRecord& r) const;
+  // Whether a runtime can make recursive read-only mounts (probed once with `features`).
+  bool SupportsRro(const std::string& runtime_name) const;
 
  private:
   absl::StatusOr<std::string> DoCreate(const std::string& sandbox_id,
@@ -81,6 +83,7 @@ class ContainerManager {
   RecordDir records_;
   std::string bundles_;  // <state>/containers
   EventSink events_;
+  std::map<std::string, bool> rro_;  // by runtime name, filled by Init
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Container>> containers_ ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,6 @@
 // CreateContainer and StartContainer.
 #include <signal.h>
+#include <unistd.h>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,12 @@ std::string NameKey(const std::string& sandbox_id, const runtime::v1::ContainerM
 const HostFeatures& Features() {
   static const HostFeatures f = ProbeHostFeatures();
   return f;
+}
+
+std::string NodeHostname() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
 }
 
 }  // namespace
@@ -152,6 +159,8 @@ absl::StatusOr<std::string> ContainerManager::DoCreate(
   in.bounding_caps = CurrentBoundingCapabilities();
   in.default_seccomp_profile_path = config_.seccomp_profile;
   in.features = Features();
+  in.features.rro_mounts = SupportsRro(r.runtime_name);
+  in.node_hostname = NodeHostname();
   if (config.linux().security_context().namespace_options().pid() == runtime::v1::TARGET) {
     auto target = Get(config.linux().security_context().namespace_options().target_id());
     if (!target.ok()) {

@@ -1,11 +1,14 @@
 // ExecSync, UpdateContainerResources and ReopenContainerLog.
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "container/container_manager.h"
 #include "util/fd.h"
 #include "util/file.h"
@@ -65,16 +68,16 @@ absl::StatusOr<ExecSyncResult> ContainerManager::ExecSync(const std::string& id,
             "--pid-file", pid_file, r.id};
   o.output_cap = kExecOutputCap;
   if (timeout_seconds > 0) o.timeout = std::chrono::seconds(timeout_seconds);
-  auto result = RunProcess(o);
-  if (result.ok() && result->timed_out) {
-    // runc is gone; the process it started may not be.
+  // On timeout kill the exec'd process, not runc: runc is its parent and reaps it, so no zombie
+  // stays behind in the container.
+  o.on_timeout = [&](int runc_pid) {
+    int pid = 0;
     if (auto pid_text = ReadFile(pid_file); pid_text.ok()) {
-      int pid;
-      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid_text), &pid) && pid > 0) {
-        kill(pid, SIGKILL);
-      }
+      (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid_text), &pid);
     }
-  }
+    kill(pid > 0 ? pid : runc_pid, SIGKILL);
+  };
+  auto result = RunProcess(o);
   (void)RemoveFile(process_file);
   (void)RemoveFile(pid_file);
   if (!result.ok()) return result.status();
@@ -128,6 +131,11 @@ absl::Status ContainerManager::ReopenLog(const std::string& id) {
   if (r.state != ContainerState::kRunning) {
     return absl::FailedPreconditionError(absl::StrCat("container ", r.id, " is not running"));
   }
+  if (r.log_path.empty()) return absl::OkStatus();
+  // Watch for the new file before asking, so the answer means the file is there.
+  const std::string dir = r.log_path.substr(0, r.log_path.rfind('/'));
+  Fd watch(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (watch.valid()) inotify_add_watch(watch.get(), dir.c_str(), IN_CREATE | IN_MOVED_TO);
   // conmon's control fifo: "<type> <height> <width>\n", type 2 = reopen the log file.
   Fd ctl(open((r.bundle_dir + "/ctl").c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
   if (!ctl.valid()) {
@@ -137,6 +145,19 @@ absl::Status ContainerManager::ReopenLog(const std::string& id) {
   static const char kReopen[] = "2 0 0\n";
   if (write(ctl.get(), kReopen, sizeof kReopen - 1) != sizeof kReopen - 1) {
     return absl::UnavailableError(absl::StrCat("container ", r.id, ": cannot signal conmon"));
+  }
+  auto deadline = absl::Now() + absl::Seconds(5);
+  alignas(inotify_event) char buf[4096];
+  while (!PathExists(r.log_path)) {
+    if (!watch.valid() || absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("container ", r.id, ": conmon did not reopen ", r.log_path));
+    }
+    pollfd p{watch.get(), POLLIN, 0};
+    if (poll(&p, 1, 100) > 0) {
+      ssize_t n = read(watch.get(), buf, sizeof buf);
+      (void)n;  // any event in the directory: look again
+    }
   }
   return absl::OkStatus();
 }

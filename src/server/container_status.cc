@@ -1,12 +1,12 @@
 // ContainerStatus and ListContainers: answered from memory.
 #include "absl/strings/match.h"
+#include "server/cri_convert.h"
 #include "server/runtime_service.h"
 #include "server/status.h"
 
 namespace tether {
-namespace {
 
-runtime::v1::ContainerState ToCri(ContainerState s) {
+runtime::v1::ContainerState ContainerStateToCri(ContainerState s) {
   switch (s) {
     case ContainerState::kCreated:
       return runtime::v1::CONTAINER_CREATED;
@@ -24,10 +24,10 @@ void FillImageSpec(const ContainerRecord& r, runtime::v1::ImageSpec* image) {
   image->set_image(r.image_ref.empty() ? r.config.image().image() : r.image_ref);
 }
 
-void FillStatus(const ContainerRecord& r, runtime::v1::ContainerStatus* s) {
+void FillContainerStatus(const ContainerRecord& r, runtime::v1::ContainerStatus* s) {
   s->set_id(r.id);
   *s->mutable_metadata() = r.config.metadata();
-  s->set_state(ToCri(r.state));
+  s->set_state(ContainerStateToCri(r.state));
   s->set_created_at(r.created_at);
   s->set_started_at(r.started_at);
   s->set_finished_at(r.finished_at);
@@ -54,6 +54,8 @@ void FillStatus(const ContainerRecord& r, runtime::v1::ContainerStatus* s) {
   }
 }
 
+namespace {
+
 std::string VerboseInfo(const ContainerRecord& r) {
   nlohmann::json info = {{"sandboxID", r.sandbox_id},
                          {"pid", r.state == ContainerState::kRunning ? r.pid : 0},
@@ -70,7 +72,7 @@ std::string VerboseInfo(const ContainerRecord& r) {
 
 bool Matches(const ContainerRecord& r, const runtime::v1::ContainerFilter& f) {
   if (!f.id().empty() && !absl::StartsWith(r.id, f.id())) return false;
-  if (f.has_state() && f.state().state() != ToCri(r.state)) return false;
+  if (f.has_state() && f.state().state() != ContainerStateToCri(r.state)) return false;
   if (!f.pod_sandbox_id().empty() && !absl::StartsWith(r.sandbox_id, f.pod_sandbox_id())) {
     return false;
   }
@@ -92,7 +94,7 @@ grpc::Status RuntimeService::ContainerStatus(Ctx*, const runtime::v1::ContainerS
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
                         "container \"" + req->container_id() + "\" not found");
   }
-  FillStatus(r, resp->mutable_status());
+  FillContainerStatus(r, resp->mutable_status());
   if (req->verbose()) (*resp->mutable_info())["info"] = VerboseInfo(r);
   return grpc::Status::OK;
 }
@@ -110,7 +112,7 @@ grpc::Status RuntimeService::ListContainers(Ctx*, const runtime::v1::ListContain
     FillImageSpec(r, item->mutable_image());
     item->set_image_ref(r.image_repo_digest.empty() ? r.image_id : r.image_repo_digest);
     item->set_image_id(r.image_id);
-    item->set_state(ToCri(r.state));
+    item->set_state(ContainerStateToCri(r.state));
     item->set_created_at(r.created_at);
     *item->mutable_labels() = r.config.labels();
     *item->mutable_annotations() = r.config.annotations();

@@ -22,6 +22,7 @@
 #include "oci/runc_cli.h"
 #include "sandbox/sandbox_manager.h"
 #include "server/runtime_service.h"
+#include "stats/stats_cache.h"
 #include "util/fd.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -119,7 +120,10 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
     return st;
   }
 
-  RuntimeService runtime_service(config, sandboxes, containers);
+  // *Stats: writable layers walked by one low-priority thread, never on a request path.
+  auto stats = std::make_shared<StatsCache>(ContainerLayers(containers, snapshots));
+  stats->Start();
+  RuntimeService runtime_service(config, sandboxes, containers, stats);
   ImageService image_service(config, images);
   if (auto st = ClaimSocketPath(config.socket); !st.ok()) return st;
   grpc::ServerBuilder builder;

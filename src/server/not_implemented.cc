@@ -27,37 +27,10 @@ grpc::Status RuntimeService::PortForward(Ctx*, const runtime::v1::PortForwardReq
   return NotYet("PortForward", "streaming");
 }
 
-grpc::Status RuntimeService::ContainerStats(Ctx*, const runtime::v1::ContainerStatsRequest*,
-                                            runtime::v1::ContainerStatsResponse*) {
-  return NotYet("ContainerStats", "containers");
-}
-
-grpc::Status RuntimeService::ListContainerStats(Ctx*, const runtime::v1::ListContainerStatsRequest*,
-                                                runtime::v1::ListContainerStatsResponse*) {
-  return NotYet("ListContainerStats", "containers");
-}
-
-grpc::Status RuntimeService::PodSandboxStats(Ctx*, const runtime::v1::PodSandboxStatsRequest*,
-                                             runtime::v1::PodSandboxStatsResponse*) {
-  return NotYet("PodSandboxStats", "containers");
-}
-
-grpc::Status RuntimeService::ListPodSandboxStats(Ctx*,
-                                                 const runtime::v1::ListPodSandboxStatsRequest*,
-                                                 runtime::v1::ListPodSandboxStatsResponse*) {
-  return NotYet("ListPodSandboxStats", "containers");
-}
-
 grpc::Status RuntimeService::CheckpointContainer(Ctx*,
                                                  const runtime::v1::CheckpointContainerRequest*,
                                                  runtime::v1::CheckpointContainerResponse*) {
   return NotYet("CheckpointContainer", "not planned");
-}
-
-grpc::Status RuntimeService::GetContainerEvents(
-    Ctx*, const runtime::v1::GetEventsRequest*,
-    grpc::ServerWriter<runtime::v1::ContainerEventResponse>*) {
-  return NotYet("GetContainerEvents", "conformance");
 }
 
 grpc::Status RuntimeService::ListMetricDescriptors(Ctx*,

@@ -31,7 +31,7 @@ grpc::Status RuntimeService::Status(Ctx*, const runtime::v1::StatusRequest* req,
   for (const auto& [name, rt] : config_.runtimes) {
     auto* h = resp->add_runtime_handlers();
     h->set_name(name == config_.default_runtime ? "" : name);
-    h->mutable_features()->set_recursive_read_only_mounts(false);
+    h->mutable_features()->set_recursive_read_only_mounts(containers_->SupportsRro(name));
     h->mutable_features()->set_user_namespaces(false);
     if (name == config_.default_runtime) {
       auto* named = resp->add_runtime_handlers();
@@ -39,7 +39,7 @@ grpc::Status RuntimeService::Status(Ctx*, const runtime::v1::StatusRequest* req,
       named->set_name(name);
     }
   }
-  resp->mutable_features()->set_supplemental_groups_policy(false);
+  resp->mutable_features()->set_supplemental_groups_policy(true);
   if (req->verbose()) {
     nlohmann::json info = config_.ToJson();
     // Never print credentials.

@@ -9,14 +9,25 @@
 #include "container/container_manager.h"
 #include "image/image_store.h"
 #include "sandbox/sandbox_manager.h"
+#include "stats/stats_cache.h"
+#include "server/event_hub.h"
 
 namespace tether {
 
 class RuntimeService final : public runtime::v1::RuntimeService::Service {
  public:
   RuntimeService(const Config& config, std::shared_ptr<SandboxManager> sandboxes,
-                 std::shared_ptr<ContainerManager> containers)
-      : config_(config), sandboxes_(std::move(sandboxes)), containers_(std::move(containers)) {}
+                 std::shared_ptr<ContainerManager> containers,
+                 std::shared_ptr<StatsCache> stats = nullptr)  // for the *Stats verbs (stats.cc)
+      : config_(config),
+        sandboxes_(std::move(sandboxes)),
+        containers_(std::move(containers)),
+        stats_(std::move(stats)) {
+    containers_->SetEventSink([this](const ContainerRecord& r,
+                                     runtime::v1::ContainerEventType type) {
+      PublishContainerEvent(r, type);
+    });
+  }
 
   using Ctx = grpc::ServerContext;
   // runtime_info.cc
@@ -64,6 +75,7 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
                       runtime::v1::AttachResponse*) override;
   grpc::Status PortForward(Ctx*, const runtime::v1::PortForwardRequest*,
                            runtime::v1::PortForwardResponse*) override;
+  // stats.cc
   grpc::Status ContainerStats(Ctx*, const runtime::v1::ContainerStatsRequest*,
                               runtime::v1::ContainerStatsResponse*) override;
   grpc::Status ListContainerStats(Ctx*, const runtime::v1::ListContainerStatsRequest*,
@@ -86,6 +98,9 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   const Config& config_;
   std::shared_ptr<SandboxManager> sandboxes_;
   std::shared_ptr<ContainerManager> containers_;
+  std::shared_ptr<StatsCache> stats_;  // writable-layer cache, CPU samples, cgroup reader
+  EventHub events_;
+  void PublishContainerEvent(const ContainerRecord& r, runtime::v1::ContainerEventType type);
 };
 
 // The CRI ImageService; image_service.cc (the image issue fills it in).

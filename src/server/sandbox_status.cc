@@ -1,20 +1,20 @@
 // PodSandboxStatus and ListPodSandbox: answered from memory.
 #include "absl/strings/match.h"
 #include "google/protobuf/util/json_util.h"
+#include "server/cri_convert.h"
 #include "server/runtime_service.h"
 #include "server/status.h"
 
 namespace tether {
-namespace {
 
-runtime::v1::PodSandboxState ToCri(SandboxState s) {
+runtime::v1::PodSandboxState SandboxStateToCri(SandboxState s) {
   return s == SandboxState::kReady ? runtime::v1::SANDBOX_READY : runtime::v1::SANDBOX_NOTREADY;
 }
 
-void FillStatus(const SandboxRecord& r, runtime::v1::PodSandboxStatus* s) {
+void FillSandboxStatus(const SandboxRecord& r, runtime::v1::PodSandboxStatus* s) {
   s->set_id(r.id);
   *s->mutable_metadata() = r.config.metadata();
-  s->set_state(ToCri(r.state));
+  s->set_state(SandboxStateToCri(r.state));
   s->set_created_at(r.created_at);
   if (!r.ips.empty() && r.state == SandboxState::kReady) {
     s->mutable_network()->set_ip(r.ips[0]);
@@ -28,6 +28,8 @@ void FillStatus(const SandboxRecord& r, runtime::v1::PodSandboxStatus* s) {
   *s->mutable_annotations() = r.config.annotations();
   s->set_runtime_handler(r.runtime_handler);
 }
+
+namespace {
 
 std::string VerboseInfo(const SandboxRecord& r) {
   std::string config_json;
@@ -50,7 +52,7 @@ std::string VerboseInfo(const SandboxRecord& r) {
 
 bool Matches(const SandboxRecord& r, const runtime::v1::PodSandboxFilter& f) {
   if (!f.id().empty() && !absl::StartsWith(r.id, f.id())) return false;
-  if (f.has_state() && f.state().state() != ToCri(r.state)) return false;
+  if (f.has_state() && f.state().state() != SandboxStateToCri(r.state)) return false;
   for (const auto& [k, v] : f.label_selector()) {
     auto it = r.config.labels().find(k);
     if (it == r.config.labels().end() || it->second != v) return false;
@@ -65,7 +67,7 @@ grpc::Status RuntimeService::PodSandboxStatus(Ctx*, const runtime::v1::PodSandbo
   auto sb = sandboxes_->Get(req->pod_sandbox_id());
   if (!sb.ok()) return ToGrpc(sb.status());
   SandboxRecord r = (*sb)->Snapshot();
-  FillStatus(r, resp->mutable_status());
+  FillSandboxStatus(r, resp->mutable_status());
   if (req->verbose()) (*resp->mutable_info())["info"] = VerboseInfo(r);
   return grpc::Status::OK;
 }
@@ -78,7 +80,7 @@ grpc::Status RuntimeService::ListPodSandbox(Ctx*, const runtime::v1::ListPodSand
     auto* item = resp->add_items();
     item->set_id(r.id);
     *item->mutable_metadata() = r.config.metadata();
-    item->set_state(ToCri(r.state));
+    item->set_state(SandboxStateToCri(r.state));
     item->set_created_at(r.created_at);
     *item->mutable_labels() = r.config.labels();
     *item->mutable_annotations() = r.config.annotations();

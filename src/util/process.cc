@@ -156,6 +156,13 @@ absl::StatusOr<ProcessResult> RunProcess(const ProcessOptions& o) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) {
+        if (!result.timed_out && o.on_timeout) {
+          // Let the caller end things its own way first; SIGKILL after a grace period.
+          result.timed_out = true;
+          o.on_timeout(pid);
+          deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+          continue;
+        }
         kill(pid, SIGKILL);
         result.timed_out = true;
         break;

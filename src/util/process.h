@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +27,9 @@ struct ProcessOptions {
   // When true the child's stdout and stderr go to /dev/null and nothing is captured. Use it for
   // programs that daemonize (conmon): a grandchild holding our pipes would keep us waiting.
   bool discard_output = false;
+  // Called once when the timeout expires, instead of killing the child at once; the child is
+  // killed if it is still running 5 s later. For children that must clean up (runc exec).
+  std::function<void(int pid)> on_timeout;
 };
 
 struct ProcessResult {

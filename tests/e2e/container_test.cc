@@ -324,5 +324,29 @@ TEST_F(ContainerE2E, RemovingThePodRemovesItsContainers) {
   EXPECT_TRUE(MountsMentioning(cid).empty());
 }
 
+TEST_F(ContainerE2E, GetContainerEventsStreamsTheLifecycle) {
+  auto& d = *daemon_;
+  runtime::v1::PodSandboxConfig pc;
+  auto pod = Pod("events", &pc);
+  grpc::ClientContext ctx;
+  auto reader = d.runtime().GetContainerEvents(&ctx, {});
+  usleep(200000);  // the subscription is in place once the stream is open
+  auto cid = Run(pod, pc, ContainerConfig("app", TestImage("busybox"), {"sleep", "1000"}));
+  ASSERT_TRUE(d.StopContainer(cid, 0).ok());
+  ASSERT_TRUE(d.RemoveContainer(cid).ok());
+  std::vector<runtime::v1::ContainerEventType> seen;
+  runtime::v1::ContainerEventResponse ev;
+  while (seen.size() < 4 && reader->Read(&ev)) {
+    if (ev.container_id() != cid) continue;
+    seen.push_back(ev.container_event_type());
+    EXPECT_EQ(ev.pod_sandbox_status().id(), pod);
+    EXPECT_FALSE(ev.containers_statuses().empty());
+  }
+  ctx.TryCancel();
+  EXPECT_EQ(seen, (std::vector<runtime::v1::ContainerEventType>{
+                      runtime::v1::CONTAINER_CREATED_EVENT, runtime::v1::CONTAINER_STARTED_EVENT,
+                      runtime::v1::CONTAINER_STOPPED_EVENT, runtime::v1::CONTAINER_DELETED_EVENT}));
+}
+
 }  // namespace
 }  // namespace tether::e2e

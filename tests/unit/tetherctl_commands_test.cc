@@ -175,8 +175,7 @@ TEST(TetherctlLogs, RenderSinceTimestampsAndLimit) {
   // A timestamp starts each output line; the rest of a partial line gets none.
   EXPECT_EQ(RenderCriLog(kLog, {.timestamps = true}),
             (Chunks{{kOut, "2023-11-14T22:13:20.000000001Z hello\n"},
-                    {kErr,
-                     "2023-11-14T22:13:21.000000000Z part one and two\n"},
+                    {kErr, "2023-11-14T22:13:21.000000000Z part one and two\n"},
                     {kOut,
                      "2023-11-14T22:13:23.000000000Z \n"
                      "2023-11-14T22:13:24.000000000Z last\n"}}));
@@ -325,8 +324,8 @@ TEST(TetherctlLogs, FollowReopensARotatedFile) {
   });
   Captured got;
   absl::Status status = ReadCriLogFile(
-      path, {.follow = true}, got.Sink(),
-      [&]() -> absl::StatusOr<bool> { return !stopped.load(); }, absl::Milliseconds(20));
+      path, {.follow = true}, got.Sink(), [&]() -> absl::StatusOr<bool> { return !stopped.load(); },
+      absl::Milliseconds(20));
   writer.join();
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(got.out, "old\nnew\n");
@@ -443,23 +442,23 @@ TEST(TetherctlImages, ImagesTable) {
   const std::vector<size_t> w = {28, 20, 20};
   EXPECT_EQ(ImagesTable(images, {}),
             Row({"IMAGE", "TAG", "IMAGE ID", "SIZE"}, w) +
+                Row({"docker.io/library/busybox", "<none>", "aaaaaaaaaaaaa", "4.26MB"}, w) +
                 Row({"docker.io/library/nginx", "1.25", "0123456789abc", "77.8MB"}, w) +
                 Row({"docker.io/library/nginx", "latest", "0123456789abc", "77.8MB"}, w) +
-                Row({"registry.k8s.io/pause", "3.9", "ccccccccccccc", "321kB"}, w) +
-                Row({"docker.io/library/busybox", "<none>", "aaaaaaaaaaaaa", "4.26MB"}, w));
+                Row({"registry.k8s.io/pause", "3.9", "ccccccccccccc", "321kB"}, w));
 
   EXPECT_EQ(ImagesTable(images, {.quiet = true}),
-            kNginxId + "\n" + kPauseId + "\n" + kBusyboxId + "\n");
+            kBusyboxId + "\n" + kNginxId + "\n" + kPauseId + "\n");
 
-  const std::string digests = ImagesTable({images[0]}, {.digests = true, .pinned = true});
-  EXPECT_EQ(digests, Row({"IMAGE", "TAG", "DIGEST", "IMAGE ID", "SIZE", "PINNED"},
-                         {26, 20, 20, 20, 20}) +
-                         Row({"docker.io/library/nginx", "1.25", "eeeeeeeeeeeee", "0123456789abc",
-                              "77.8MB", "false"},
-                             {26, 20, 20, 20, 20}) +
-                         Row({"docker.io/library/nginx", "latest", "eeeeeeeeeeeee",
-                              "0123456789abc", "77.8MB", "false"},
-                             {26, 20, 20, 20, 20}));
+  const std::string digests = ImagesTable({images[1]}, {.digests = true, .pinned = true});
+  EXPECT_EQ(digests,
+            Row({"IMAGE", "TAG", "DIGEST", "IMAGE ID", "SIZE", "PINNED"}, {26, 20, 20, 20, 20}) +
+                Row({"docker.io/library/nginx", "1.25", "eeeeeeeeeeeee", "0123456789abc", "77.8MB",
+                     "false"},
+                    {26, 20, 20, 20, 20}) +
+                Row({"docker.io/library/nginx", "latest", "eeeeeeeeeeeee", "0123456789abc",
+                     "77.8MB", "false"},
+                    {26, 20, 20, 20, 20}));
   EXPECT_TRUE(absl::StrContains(ImagesTable({images[1]}, {.no_trunc = true}), kNginxId));
 
   auto verbose = images[2];
@@ -557,14 +556,14 @@ runtime::v1::Container MakeContainer(const std::string& id, const std::string& n
 
 TEST(TetherctlContainers, PodNamesFilteringAndOrder) {
   const std::string pod1(64, '1'), pod2(64, '2');
-  auto web = MakeContainer(std::string(64, 'a'), "web", pod1, kBaseNs, runtime::v1::CONTAINER_RUNNING);
+  auto web =
+      MakeContainer(std::string(64, 'a'), "web", pod1, kBaseNs, runtime::v1::CONTAINER_RUNNING);
   (*web.mutable_labels())[std::string(kPodNameLabel)] = "web-pod";
   (*web.mutable_labels())[std::string(kPodNamespaceLabel)] = "prod";
   auto db = MakeContainer(std::string(64, 'b'), "db", pod2, kBaseNs + kSecond,
                           runtime::v1::CONTAINER_EXITED);
-  auto sidecar =
-      MakeContainer(std::string(64, 'c'), "sidecar", "gone", kBaseNs - kSecond,
-                    runtime::v1::CONTAINER_RUNNING);
+  auto sidecar = MakeContainer(std::string(64, 'c'), "sidecar", "gone", kBaseNs - kSecond,
+                               runtime::v1::CONTAINER_RUNNING);
   const PodRefs pods = {{pod2, {"db-pod", "default"}}};
 
   EXPECT_FALSE(NeedsPodRefs({web}));
@@ -708,13 +707,13 @@ TEST(TetherctlContainers, StatsTables) {
   const std::vector<size_t> w = {20, 20, 20, 20, 20, 20};
   auto table = ContainerStatsTable(first, second, /*all=*/false);
   ASSERT_TRUE(table.ok()) << table.status();
-  EXPECT_EQ(*table, Row({"CONTAINER", "NAME", "CPU %", "MEM", "DISK", "INODES", "SWAP"}, w) +
-                        Row({"aaaaaaaaaaaaa", "busy", "25.00", "5.243MB", "8.192kB", "12", "0B"},
-                            w));
+  EXPECT_EQ(*table,
+            Row({"CONTAINER", "NAME", "CPU %", "MEM", "DISK", "INODES", "SWAP"}, w) +
+                Row({"aaaaaaaaaaaaa", "busy", "25.00", "5.243MB", "8.192kB", "12", "0B"}, w));
   auto all = ContainerStatsTable(first, second, /*all=*/true);
   ASSERT_TRUE(all.ok());
   EXPECT_TRUE(absl::StrContains(*all, "idle")) << *all;
-  EXPECT_FALSE(absl::StrContains(*all, "new")) << *all;  // not in the first sample
+  EXPECT_FALSE(absl::StrContains(*all, "new")) << *all;         // not in the first sample
   EXPECT_FALSE(ContainerStatsTable(first, first, false).ok());  // CPU time did not move
 
   runtime::v1::ListPodSandboxStatsResponse pods1, pods2;
@@ -805,13 +804,12 @@ class FakeImageService final : public runtime::v1::ImageService::Service {
     if (name == "nosuch:image") {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "manifest unknown");
     }
-    s_.pulled.push_back(absl::StrCat(name, request->has_auth() ? " auth=" : "",
-                                     request->auth().username()));
+    s_.pulled.push_back(
+        absl::StrCat(name, request->has_auth() ? " auth=" : "", request->auth().username()));
     auto* image = s_.FindImage(name);
     if (image == nullptr) {
-      s_.images.push_back(
-          MakeImage("sha256:" + std::string(64, "0123456789abcdef"[++s_.count % 16]), {name},
-                    {}, 1000));
+      s_.images.push_back(MakeImage(
+          "sha256:" + std::string(64, "0123456789abcdef"[++s_.count % 16]), {name}, {}, 1000));
       image = &s_.images.back();
     }
     response->set_image_ref(image->id());
@@ -893,8 +891,7 @@ class FakeRuntimeService final : public runtime::v1::RuntimeService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status StopContainer(grpc::ServerContext*,
-                             const runtime::v1::StopContainerRequest* request,
+  grpc::Status StopContainer(grpc::ServerContext*, const runtime::v1::StopContainerRequest* request,
                              runtime::v1::StopContainerResponse*) override {
     std::lock_guard lock(s_.mu);
     auto* c = s_.FindContainer(request->container_id());
@@ -1038,10 +1035,10 @@ class TetherctlContainerCommands : public testing::Test {
   }
 
   std::string ContainerConfig(const std::string& name, const std::string& image) {
-    return WriteFile(name + ".json", absl::StrCat(R"({"metadata": {"name": ")", name,
-                                                  R"("}, "image": {"image": ")", image,
-                                                  R"("}, "log_path": ")", name,
-                                                  R"(.log", "labels": {"app": ")", name, R"("}})"));
+    return WriteFile(name + ".json",
+                     absl::StrCat(R"({"metadata": {"name": ")", name, R"("}, "image": {"image": ")",
+                                  image, R"("}, "log_path": ")", name,
+                                  R"(.log", "labels": {"app": ")", name, R"("}})"));
   }
 
   // create + start; returns the id.
@@ -1080,10 +1077,10 @@ TEST_F(TetherctlContainerCommands, PullImagesInspectiRmi) {
 
   CliResult images = Run({"images"});
   ASSERT_EQ(images.code, 0) << images.err;
-  EXPECT_EQ(images.out, Row({"IMAGE", "TAG", "IMAGE ID", "SIZE"}, {26, 20, 20}) +
-                            Row({"docker.io/library/nginx", "1.25", TruncateId(id, "sha256:"),
-                                 "1kB"},
-                                {26, 20, 20}));
+  EXPECT_EQ(
+      images.out,
+      Row({"IMAGE", "TAG", "IMAGE ID", "SIZE"}, {26, 20, 20}) +
+          Row({"docker.io/library/nginx", "1.25", TruncateId(id, "sha256:"), "1kB"}, {26, 20, 20}));
   EXPECT_EQ(Run({"img", "-q"}).out, id + "\n");
   EXPECT_EQ(json::parse(Run({"images", "-o", "json"}).out)["images"][0]["size"], "1000");
   EXPECT_EQ(Run({"images", "-q", "busybox"}).out, "");
@@ -1125,8 +1122,9 @@ TEST_F(TetherctlContainerCommands, RmiPruneKeepsImagesInUseAndPinned) {
   EXPECT_EQ(nothing.err, "No images to remove\n");
   CliResult all = Run({"rmi", "-a"});
   EXPECT_EQ(all.code, 0) << all.err;
-  EXPECT_EQ(all.out, "Deleted: docker.io/library/nginx:1.25\nDeleted: docker.io/library/nginx:latest\n"
-                     "Deleted: registry.k8s.io/pause:3.9\n");
+  EXPECT_EQ(all.out,
+            "Deleted: docker.io/library/nginx:1.25\nDeleted: docker.io/library/nginx:latest\n"
+            "Deleted: registry.k8s.io/pause:3.9\n");
 }
 
 TEST_F(TetherctlContainerCommands, CreatePullsOnlyWhatIsMissing) {
@@ -1144,19 +1142,20 @@ TEST_F(TetherctlContainerCommands, CreatePullsOnlyWhatIsMissing) {
   // Present: no pull; --with-pull pulls anyway; --no-pull never.
   ASSERT_EQ(Run({"create", kPodId, ContainerConfig("web2", "busybox:latest"), pod}).code, 0);
   EXPECT_EQ(state_.pulled.size(), 1u);
-  ASSERT_EQ(Run({"create", "--with-pull", kPodId, ContainerConfig("web3", "busybox:latest"), pod})
-                .code,
-            0);
+  ASSERT_EQ(
+      Run({"create", "--with-pull", kPodId, ContainerConfig("web3", "busybox:latest"), pod}).code,
+      0);
   EXPECT_EQ(state_.pulled.size(), 2u);
   CliResult no_pull = Run({"create", "--no-pull", kPodId, ContainerConfig("db", "postgres"), pod});
   EXPECT_EQ(no_pull.code, 1);
   EXPECT_EQ(state_.pulled.size(), 2u);
   EXPECT_TRUE(absl::StrContains(no_pull.err, "creating container: rpc error: code = NotFound"))
       << no_pull.err;
-  EXPECT_EQ(Run({"create", "--no-pull", "--with-pull", kPodId, ContainerConfig("x", "y"), pod}).code,
-            1);
+  EXPECT_EQ(
+      Run({"create", "--no-pull", "--with-pull", kPodId, ContainerConfig("x", "y"), pod}).code, 1);
 
-  CliResult bad = Run({"create", kPodId, WriteFile("bad.json", R"({"image": {"image": "x"}})"), pod});
+  CliResult bad =
+      Run({"create", kPodId, WriteFile("bad.json", R"({"image": {"image": "x"}})"), pod});
   EXPECT_EQ(bad.code, 1);
   EXPECT_EQ(bad.err, "tetherctl: metadata is not set\n");
   EXPECT_EQ(Run({"create", kPodId, ContainerConfig("z", "busybox:latest")}).code, 1);
@@ -1165,8 +1164,8 @@ TEST_F(TetherctlContainerCommands, CreatePullsOnlyWhatIsMissing) {
 TEST_F(TetherctlContainerCommands, ContainerLifecycle) {
   state_.images = SampleImages();
   const std::string web = StartContainer("web", "docker.io/library/nginx:1.25");
-  CliResult created = Run({"create", kPodId, ContainerConfig("db", "registry.k8s.io/pause:3.9"),
-                           PodConfig()});
+  CliResult created =
+      Run({"create", kPodId, ContainerConfig("db", "registry.k8s.io/pause:3.9"), PodConfig()});
   ASSERT_EQ(created.code, 0) << created.err;
   const std::string db(absl::StripSuffix(created.out, "\n"));
 
@@ -1175,13 +1174,13 @@ TEST_F(TetherctlContainerCommands, ContainerLifecycle) {
   ASSERT_EQ(ps.code, 0) << ps.err;
   EXPECT_EQ(state_.last_list.filter().state().state(), runtime::v1::CONTAINER_RUNNING);
   const std::vector<size_t> w = {20, 31, 21, 20, 20, 20, 20, 20};
-  EXPECT_EQ(ps.out, Row({"CONTAINER", "IMAGE", "CREATED", "STATE", "NAME", "ATTEMPT", "POD ID",
-                         "POD", "NAMESPACE"},
-                        w) +
-                        Row({web.substr(0, 13), "docker.io/library/nginx:1.25",
-                             "About a minute ago", "Running", "web", "0", kPodId.substr(0, 13),
-                             "nginx-sandbox", "default"},
-                            w));
+  EXPECT_EQ(ps.out,
+            Row({"CONTAINER", "IMAGE", "CREATED", "STATE", "NAME", "ATTEMPT", "POD ID", "POD",
+                 "NAMESPACE"},
+                w) +
+                Row({web.substr(0, 13), "docker.io/library/nginx:1.25", "About a minute ago",
+                     "Running", "web", "0", kPodId.substr(0, 13), "nginx-sandbox", "default"},
+                    w));
   EXPECT_EQ(Run({"ps", "-aq"}).out, db + "\n" + web + "\n");  // newest first
   EXPECT_FALSE(state_.last_list.filter().has_state());
   EXPECT_EQ(Run({"ps", "-q", "--state", "created"}).out, db + "\n");
@@ -1216,8 +1215,8 @@ TEST_F(TetherctlContainerCommands, ContainerLifecycle) {
                                 "code = NotFound"))
       << inspect_missing.err;
 
-  CliResult update = Run({"update", "--memory", "1048576", "--cpu-quota", "50000",
-                          "--cpuset-cpus", "0-1", web});
+  CliResult update =
+      Run({"update", "--memory", "1048576", "--cpu-quota", "50000", "--cpuset-cpus", "0-1", web});
   ASSERT_EQ(update.code, 0) << update.err;
   EXPECT_EQ(update.out, web + "\n");
   EXPECT_EQ(state_.last_update.linux().memory_limit_in_bytes(), 1048576);
@@ -1303,8 +1302,9 @@ TEST_F(TetherctlContainerCommands, ExecSync) {
 
   CliResult streaming = Run({"exec", "-it", id, "sh"});
   EXPECT_EQ(streaming.code, 1);
-  EXPECT_TRUE(absl::StrContains(streaming.err, "interactive exec needs the streaming server (not "
-                                               "yet implemented)"))
+  EXPECT_TRUE(absl::StrContains(streaming.err,
+                                "interactive exec needs the streaming server (not "
+                                "yet implemented)"))
       << streaming.err;
   EXPECT_EQ(Run({"exec", id, "ls"}).code, 1);
   EXPECT_EQ(Run({"exec", "-s", id}).code, 1);
@@ -1324,9 +1324,10 @@ TEST_F(TetherctlContainerCommands, StatsUnimplementedByTheRuntime) {
       << stats.err;
   CliResult statsp = Run({"statsp", "-o", "json"});
   EXPECT_EQ(statsp.code, 1);
-  EXPECT_TRUE(absl::StartsWith(
-      statsp.err, "tetherctl: get pod stats: list pod sandbox stats: rpc error: code = "
-                  "Unimplemented"))
+  EXPECT_TRUE(
+      absl::StartsWith(statsp.err,
+                       "tetherctl: get pod stats: list pod sandbox stats: rpc error: code = "
+                       "Unimplemented"))
       << statsp.err;
 }
 
