@@ -183,7 +183,8 @@ absl::StatusOr<ResolvedManifest> RegistryClient::Resolve(const Reference& ref,
                    r.status().message());
     }
     failures.push_back(std::string(r.status().message()));
-    last = r.status();
+    // "Not found" from one endpoint says more than "unreachable" from another: keep it.
+    if (!absl::IsNotFound(last) || absl::IsNotFound(r.status())) last = r.status();
   }
   return absl::Status(last.code(), absl::StrCat(ref.String(), ": ", absl::StrJoin(failures, "; ")));
 }

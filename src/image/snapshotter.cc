@@ -28,7 +28,10 @@ namespace tether {
 namespace {
 
 absl::Status ErrnoError(const std::string& what) {
-  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
+  int err = errno;
+  std::string msg = absl::StrCat(what, ": ", strerror(err));
+  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
+  return absl::InternalError(msg);
 }
 
 void FsyncDir(const std::string& dir) {

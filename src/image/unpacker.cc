@@ -14,12 +14,10 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <optional>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "image/content_hash.h"
 #include "util/fd.h"
@@ -36,7 +34,10 @@ constexpr char kOpaqueMarker[] = ".wh..wh..opq";
 constexpr char kOpaqueXattr[] = "trusted.overlay.opaque";
 
 absl::Status ErrnoError(const std::string& what) {
-  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
+  int err = errno;
+  std::string msg = absl::StrCat(what, ": ", strerror(err));
+  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
+  return absl::InternalError(msg);
 }
 
 struct ArchiveFree {
@@ -267,6 +268,27 @@ absl::Status Invalid(const std::string& entry, const std::string& why) {
   return absl::InvalidArgumentError(absl::StrCat("layer entry \"", entry, "\": ", why));
 }
 
+// A failed system call on an entry. Out of space or memory is RESOURCE_EXHAUSTED and I/O errors
+// INTERNAL; the rest comes from what the layer asked for (ENOTDIR, ELOOP, EXDEV, a missing
+// hardlink target...), so INVALID_ARGUMENT. `what` ends with ": ".
+absl::Status EntryError(const std::string& entry, const std::string& what) {
+  int err = errno;
+  std::string msg = absl::StrCat("layer entry \"", entry, "\": ", what, strerror(err));
+  switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+    case ENOMEM:
+    case EMFILE:
+    case ENFILE:
+      return absl::ResourceExhaustedError(msg);
+    case EIO:
+    case EROFS:
+      return absl::InternalError(msg);
+    default:
+      return absl::InvalidArgumentError(msg);
+  }
+}
+
 void EntryTimes(archive_entry* e, struct timespec times[2]) {
   times[1].tv_sec = archive_entry_mtime(e);
   times[1].tv_nsec = archive_entry_mtime_nsec(e);
@@ -289,7 +311,7 @@ absl::StatusOr<Fd> Extractor::OpenDir(const std::vector<std::string>& comps, siz
   }
   if (errno == ENOTDIR) return Invalid(entry, absl::StrCat("\"", rel, "\" is not a directory"));
   if (errno != ENOENT || !create) {
-    return Invalid(entry, absl::StrCat("cannot open directory \"", rel, "\": ", strerror(errno)));
+    return EntryError(entry, absl::StrCat("cannot open directory \"", rel, "\": "));
   }
   // Walk down, making what is missing.
   Fd parent(OpenInRoot(root_fd_, ".", O_DIRECTORY | O_PATH));
@@ -304,13 +326,12 @@ absl::StatusOr<Fd> Extractor::OpenDir(const std::vector<std::string>& comps, siz
           // target would mean following it; refuse instead.
           return Invalid(entry, absl::StrCat("parent \"", prefix, "\" is a dangling symlink"));
         }
-        return Invalid(entry, absl::StrCat("mkdir \"", prefix, "\": ", strerror(errno)));
+        return EntryError(entry, absl::StrCat("mkdir \"", prefix, "\": "));
       }
       next.reset(OpenInRoot(root_fd_, prefix, i == n ? flags : (O_DIRECTORY | O_PATH)));
     }
     if (!next.valid()) {
-      return Invalid(entry,
-                     absl::StrCat("cannot open directory \"", prefix, "\": ", strerror(errno)));
+      return EntryError(entry, absl::StrCat("cannot open directory \"", prefix, "\": "));
     }
     parent = std::move(next);
   }
@@ -346,7 +367,7 @@ absl::Status Extractor::ApplyXattrs(archive_entry* e, int parent_fd, const std::
         spdlog::debug("unpack: {}: xattr {} not supported here", entry, name);
         continue;
       }
-      return Invalid(entry, absl::StrCat("set xattr ", name, ": ", strerror(errno)));
+      return EntryError(entry, absl::StrCat("set xattr ", name, ": "));
     }
   }
   return absl::OkStatus();
@@ -361,10 +382,10 @@ absl::Status Extractor::ApplyMetadata(archive_entry* e, int parent_fd, const std
   // Owner first: chown clears setuid/setgid, chmod then restores them.
   int r = fd >= 0 ? fchown(fd, uid, gid)
                   : fchownat(parent_fd, base.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
-  if (r != 0) return Invalid(entry, absl::StrCat("chown: ", strerror(errno)));
+  if (r != 0) return EntryError(entry, "chown: ");
   if (!is_link) {
     r = fd >= 0 ? fchmod(fd, perm) : fchmodat(parent_fd, base.c_str(), perm, 0);
-    if (r != 0) return Invalid(entry, absl::StrCat("chmod: ", strerror(errno)));
+    if (r != 0) return EntryError(entry, "chmod: ");
   }
   if (auto st = ApplyXattrs(e, parent_fd, base, fd, entry); !st.ok()) return st;
   if (archive_entry_filetype(e) == AE_IFDIR) return absl::OkStatus();  // times: Finish()
@@ -372,7 +393,7 @@ absl::Status Extractor::ApplyMetadata(archive_entry* e, int parent_fd, const std
   EntryTimes(e, times);
   r = fd >= 0 ? futimens(fd, times)
               : utimensat(parent_fd, base.c_str(), times, AT_SYMLINK_NOFOLLOW);
-  if (r != 0) return Invalid(entry, absl::StrCat("set times: ", strerror(errno)));
+  if (r != 0) return EntryError(entry, "set times: ");
   return absl::OkStatus();
 }
 
@@ -415,7 +436,7 @@ absl::Status Extractor::Whiteout(const std::vector<std::string>& comps, archive_
     auto dir = OpenDir(comps, comps.size() - 1, /*create=*/true, /*readable=*/true, entry);
     if (!dir.ok()) return dir.status();
     if (fsetxattr(dir->get(), kOpaqueXattr, "y", 1, 0) != 0) {
-      return Invalid(entry, absl::StrCat("set ", kOpaqueXattr, ": ", strerror(errno)));
+      return EntryError(entry, absl::StrCat("set ", kOpaqueXattr, ": "));
     }
     return absl::OkStatus();
   }
@@ -429,11 +450,11 @@ absl::Status Extractor::Whiteout(const std::vector<std::string>& comps, archive_
   if (!parent.ok()) return parent.status();
   if (auto st = RemoveAt(parent->get(), hidden); !st.ok()) return st;
   if (mknodat(parent->get(), hidden.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) {
-    return Invalid(entry, absl::StrCat("mknod whiteout: ", strerror(errno)));
+    return EntryError(entry, "mknod whiteout: ");
   }
   if (fchownat(parent->get(), hidden.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
                static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) != 0) {
-    return Invalid(entry, absl::StrCat("chown whiteout: ", strerror(errno)));
+    return EntryError(entry, "chown whiteout: ");
   }
   return absl::OkStatus();
 }
@@ -489,7 +510,7 @@ absl::Status Extractor::Apply(archive* a, archive_entry* e) {
     if (!tparent.ok()) return tparent.status();
     // flags 0: a symlink target is linked itself, never followed.
     if (linkat(tparent->get(), target.back().c_str(), parent, base.c_str(), 0) != 0) {
-      return Invalid(entry, absl::StrCat("hardlink to \"", hardlink, "\": ", strerror(errno)));
+      return EntryError(entry, absl::StrCat("hardlink to \"", hardlink, "\": "));
     }
     return absl::OkStatus();
   }
@@ -498,16 +519,16 @@ absl::Status Extractor::Apply(archive* a, archive_entry* e) {
     case AE_IFREG: {
       Fd fd(
           openat(parent, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-      if (!fd.valid()) return Invalid(entry, absl::StrCat("create: ", strerror(errno)));
+      if (!fd.valid()) return EntryError(entry, "create: ");
       if (auto st = WriteData(a, e, fd.get(), entry); !st.ok()) return st;
       return ApplyMetadata(e, parent, base, fd.get(), entry);
     }
     case AE_IFDIR: {
       if (!exists && mkdirat(parent, base.c_str(), 0700) != 0) {
-        return Invalid(entry, absl::StrCat("mkdir: ", strerror(errno)));
+        return EntryError(entry, "mkdir: ");
       }
       Fd fd(openat(parent, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (!fd.valid()) return Invalid(entry, absl::StrCat("open dir: ", strerror(errno)));
+      if (!fd.valid()) return EntryError(entry, "open dir: ");
       if (auto st = ApplyMetadata(e, parent, base, fd.get(), entry); !st.ok()) return st;
       DirTimes t{JoinPrefix(comps, comps.size())};
       EntryTimes(e, t.times);
@@ -518,7 +539,7 @@ absl::Status Extractor::Apply(archive* a, archive_entry* e) {
       const char* target = archive_entry_symlink(e);
       if (target == nullptr) return Invalid(entry, "symlink without a target");
       if (symlinkat(target, parent, base.c_str()) != 0) {
-        return Invalid(entry, absl::StrCat("symlink: ", strerror(errno)));
+        return EntryError(entry, "symlink: ");
       }
       return ApplyMetadata(e, parent, base, -1, entry);
     }
@@ -528,7 +549,7 @@ absl::Status Extractor::Apply(archive* a, archive_entry* e) {
       dev_t dev =
           type == AE_IFIFO ? 0 : makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
       if (mknodat(parent, base.c_str(), type | (archive_entry_perm(e) & 07777), dev) != 0) {
-        return Invalid(entry, absl::StrCat("mknod: ", strerror(errno)));
+        return EntryError(entry, "mknod: ");
       }
       return ApplyMetadata(e, parent, base, -1, entry);
     }

@@ -60,7 +60,8 @@ class Reader {
 };
 
 absl::Status Malformed(std::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat("spdy: ", absl::string_view(what.data(), what.size())));
+  return absl::InvalidArgumentError(
+      absl::StrCat("spdy: ", absl::string_view(what.data(), what.size())));
 }
 
 absl::Status TooLarge(std::string_view what) {
@@ -71,17 +72,15 @@ absl::Status TooLarge(std::string_view what) {
 // The SPDY/3 header dictionary (draft 3, section 2.6.10.1): 65 length-prefixed words, then a
 // blob of common values.
 std::string BuildDictionary() {
-  static constexpr std::string_view kWords[] = {
-      "options", "head", "post", "put", "delete", "trace", "accept", "accept-charset",
-      "accept-encoding", "accept-language", "accept-ranges", "age", "allow", "authorization",
-      "cache-control", "connection", "content-base", "content-encoding", "content-language",
-      "content-length", "content-location", "content-md5", "content-range", "content-type",
-      "date", "etag", "expect", "expires", "from", "host", "if-match", "if-modified-since",
-      "if-none-match", "if-range", "if-unmodified-since", "last-modified", "location",
-      "max-forwards", "pragma", "proxy-authenticate", "proxy-authorization", "range", "referer",
-      "retry-after", "server", "te", "trailer", "transfer-encoding", "upgrade", "user-agent",
-      "vary", "via", "warning", "www-authenticate", "method", "get", "status", "200 OK",
-      "version", "HTTP/1.1", "url", "public", "set-cookie", "keep-alive", "origin"};
+  static constexpr std::string_view kWords =
+      "options,head,post,put,delete,trace,accept,accept-charset,accept-encoding,accept-language,"
+      "accept-ranges,age,allow,authorization,cache-control,connection,content-base,"
+      "content-encoding,content-language,content-length,content-location,content-md5,"
+      "content-range,content-type,date,etag,expect,expires,from,host,if-match,"
+      "if-modified-since,if-none-match,if-range,if-unmodified-since,last-modified,location,"
+      "max-forwards,pragma,proxy-authenticate,proxy-authorization,range,referer,retry-after,"
+      "server,te,trailer,transfer-encoding,upgrade,user-agent,vary,via,warning,www-authenticate,"
+      "method,get,status,200 OK,version,HTTP/1.1,url,public,set-cookie,keep-alive,origin";
   static constexpr std::string_view kTail =
       "100101201202205206300302303304305306307402405406407408409410411412413414415416417502504505"
       "203 Non-Authoritative Information204 No Content301 Moved Permanently400 Bad Request401 "
@@ -91,9 +90,12 @@ std::string BuildDictionary() {
       "xml,application/xhtml+xml,text/plain,text/javascript,publicprivatemax-age=gzip,deflate,"
       "sdchcharset=utf-8charset=iso-8859-1,utf-,*,enq=0.";
   std::string dict;
-  for (std::string_view word : kWords) {
+  std::string_view words = kWords;
+  while (!words.empty()) {
+    const std::string_view word = words.substr(0, words.find(','));
     Put32(&dict, static_cast<uint32_t>(word.size()));
     dict.append(word);
+    words.remove_prefix(std::min(words.size(), word.size() + 1));
   }
   dict.append(kTail);
   return dict;
@@ -239,8 +241,7 @@ absl::Status FrameParser::Fail(absl::Status status) {
   return status;
 }
 
-absl::StatusOr<std::optional<Frame>> FrameParser::Parse(std::string_view input,
-                                                         size_t* consumed) {
+absl::StatusOr<std::optional<Frame>> FrameParser::Parse(std::string_view input, size_t* consumed) {
   *consumed = 0;
   if (!failed_.ok()) return failed_;
   if (input.size() < kFrameHeaderSize) return std::nullopt;
@@ -267,8 +268,8 @@ absl::StatusOr<std::optional<Frame>> FrameParser::Parse(std::string_view input,
 
   Frame frame;
   if (control) {
-    absl::StatusOr<Frame> parsed = ParseControl(static_cast<uint16_t>(word0 & 0xffff), flags,
-                                                payload);
+    absl::StatusOr<Frame> parsed =
+        ParseControl(static_cast<uint16_t>(word0 & 0xffff), flags, payload);
     if (!parsed.ok()) return Fail(parsed.status());
     frame = *std::move(parsed);
   } else {
@@ -341,8 +342,8 @@ absl::StatusOr<Frame> FrameParser::ParseControl(uint16_t type, uint8_t flags,
         uint32_t value = 0;
         r.U32(&id);
         r.U32(&value);
-        f.settings.push_back(Setting{
-            .flags = static_cast<uint8_t>(id >> 24), .id = id & 0xffffff, .value = value});
+        f.settings.push_back(
+            Setting{.flags = static_cast<uint8_t>(id >> 24), .id = id & 0xffffff, .value = value});
       }
       return f;
     }
@@ -379,8 +380,8 @@ absl::StatusOr<Headers> FrameParser::ParseHeaderBlock(std::string_view compresse
   uint32_t count = 0;
   if (!r.U32(&count)) return Malformed("truncated header block");
   if (count > limits_.max_headers) {
-    return TooLarge(absl::StrCat("header block has ", count, " headers, the limit is ",
-                                 limits_.max_headers));
+    return TooLarge(
+        absl::StrCat("header block has ", count, " headers, the limit is ", limits_.max_headers));
   }
   // Every pair takes at least 8 bytes: a cheap bound before reserving.
   if (count > r.remaining() / 8) return Malformed("truncated header block");
@@ -467,9 +468,8 @@ absl::Status FrameWriter::WriteData(StreamId stream_id, uint8_t flags, std::stri
   return absl::OkStatus();
 }
 
-absl::Status FrameWriter::WriteHeaderFrame(ControlType type, uint8_t flags,
-                                           std::string_view prefix, const Headers& headers,
-                                           std::string* out) {
+absl::Status FrameWriter::WriteHeaderFrame(ControlType type, uint8_t flags, std::string_view prefix,
+                                           const Headers& headers, std::string* out) {
   if (headers.size() > limits_.max_headers) {
     return absl::InvalidArgumentError("spdy: too many headers");
   }
@@ -514,85 +514,86 @@ absl::Status FrameWriter::Write(const Frame& frame, std::string* out) {
                : absl::OkStatus();
   };
   return std::visit(
-      Overloaded{
-          [&](const DataFrame& f) { return WriteData(f.stream_id, f.flags, f.data, out); },
-          [&](const SynStreamFrame& f) -> absl::Status {
-            if (absl::Status s = check_stream(f.stream_id); !s.ok()) return s;
-            if (f.associated_stream_id > kMaxStreamId || f.priority > 7) {
-              return absl::InvalidArgumentError("spdy: bad SYN_STREAM fields");
-            }
-            std::string prefix;
-            Put32(&prefix, f.stream_id);
-            Put32(&prefix, f.associated_stream_id);
-            prefix.push_back(static_cast<char>(f.priority << 5));
-            prefix.push_back(static_cast<char>(f.slot));
-            return WriteHeaderFrame(ControlType::kSynStream, f.flags, prefix, f.headers, out);
-          },
-          [&](const SynReplyFrame& f) -> absl::Status {
-            if (absl::Status s = check_stream(f.stream_id); !s.ok()) return s;
-            std::string prefix;
-            Put32(&prefix, f.stream_id);
-            return WriteHeaderFrame(ControlType::kSynReply, f.flags, prefix, f.headers, out);
-          },
-          [&](const HeadersFrame& f) -> absl::Status {
-            if (absl::Status s = check_stream(f.stream_id); !s.ok()) return s;
-            std::string prefix;
-            Put32(&prefix, f.stream_id);
-            return WriteHeaderFrame(ControlType::kHeaders, f.flags, prefix, f.headers, out);
-          },
-          [&](const RstStreamFrame& f) -> absl::Status {
-            if (absl::Status s = check_stream(f.stream_id); !s.ok()) return s;
-            if (static_cast<uint32_t>(f.status) == 0) {
-              return absl::InvalidArgumentError("spdy: RST_STREAM status 0");
-            }
-            PutControlHeader(out, ControlType::kRstStream, 0, 8);
-            Put32(out, f.stream_id);
-            Put32(out, static_cast<uint32_t>(f.status));
-            return absl::OkStatus();
-          },
-          [&](const SettingsFrame& f) -> absl::Status {
-            if (f.settings.size() > (kMaxFrameLength - 4) / 8) {
-              return absl::InvalidArgumentError("spdy: too many settings");
-            }
-            for (const Setting& s : f.settings) {
-              if (s.id > 0xffffff) return absl::InvalidArgumentError("spdy: setting id > 24 bits");
-            }
-            PutControlHeader(out, ControlType::kSettings, f.flags,
-                             static_cast<uint32_t>(4 + 8 * f.settings.size()));
-            Put32(out, static_cast<uint32_t>(f.settings.size()));
-            for (const Setting& s : f.settings) {
-              Put32(out, (uint32_t{s.flags} << 24) | s.id);
-              Put32(out, s.value);
-            }
-            return absl::OkStatus();
-          },
-          [&](const PingFrame& f) -> absl::Status {
-            if (f.id == 0) return absl::InvalidArgumentError("spdy: PING id 0");
-            PutControlHeader(out, ControlType::kPing, 0, 4);
-            Put32(out, f.id);
-            return absl::OkStatus();
-          },
-          [&](const GoAwayFrame& f) -> absl::Status {
-            if (f.last_good_stream_id > kMaxStreamId) {
-              return absl::InvalidArgumentError("spdy: GOAWAY stream id > 2^31-1");
-            }
-            PutControlHeader(out, ControlType::kGoAway, 0, 8);
-            Put32(out, f.last_good_stream_id);
-            Put32(out, static_cast<uint32_t>(f.status));
-            return absl::OkStatus();
-          },
-          [&](const WindowUpdateFrame& f) -> absl::Status {
-            if (f.stream_id > kMaxStreamId || f.delta == 0 || f.delta > kMaxWindow) {
-              return absl::InvalidArgumentError("spdy: bad WINDOW_UPDATE fields");
-            }
-            PutControlHeader(out, ControlType::kWindowUpdate, 0, 8);
-            Put32(out, f.stream_id);
-            Put32(out, f.delta);
-            return absl::OkStatus();
-          },
-          [&](const UnknownControlFrame&) -> absl::Status {
-            return absl::InvalidArgumentError("spdy: cannot write an unknown control frame");
-          }},
+      Overloaded{[&](const DataFrame& f) { return WriteData(f.stream_id, f.flags, f.data, out); },
+                 [&](const SynStreamFrame& f) -> absl::Status {
+                   if (absl::Status s = check_stream(f.stream_id); !s.ok()) return s;
+                   if (f.associated_stream_id > kMaxStreamId || f.priority > 7) {
+                     return absl::InvalidArgumentError("spdy: bad SYN_STREAM fields");
+                   }
+                   std::string prefix;
+                   Put32(&prefix, f.stream_id);
+                   Put32(&prefix, f.associated_stream_id);
+                   prefix.push_back(static_cast<char>(f.priority << 5));
+                   prefix.push_back(static_cast<char>(f.slot));
+                   return WriteHeaderFrame(ControlType::kSynStream, f.flags, prefix, f.headers,
+                                           out);
+                 },
+                 [&](const SynReplyFrame& f) -> absl::Status {
+                   if (absl::Status s = check_stream(f.stream_id); !s.ok()) return s;
+                   std::string prefix;
+                   Put32(&prefix, f.stream_id);
+                   return WriteHeaderFrame(ControlType::kSynReply, f.flags, prefix, f.headers, out);
+                 },
+                 [&](const HeadersFrame& f) -> absl::Status {
+                   if (absl::Status s = check_stream(f.stream_id); !s.ok()) return s;
+                   std::string prefix;
+                   Put32(&prefix, f.stream_id);
+                   return WriteHeaderFrame(ControlType::kHeaders, f.flags, prefix, f.headers, out);
+                 },
+                 [&](const RstStreamFrame& f) -> absl::Status {
+                   if (absl::Status s = check_stream(f.stream_id); !s.ok()) return s;
+                   if (static_cast<uint32_t>(f.status) == 0) {
+                     return absl::InvalidArgumentError("spdy: RST_STREAM status 0");
+                   }
+                   PutControlHeader(out, ControlType::kRstStream, 0, 8);
+                   Put32(out, f.stream_id);
+                   Put32(out, static_cast<uint32_t>(f.status));
+                   return absl::OkStatus();
+                 },
+                 [&](const SettingsFrame& f) -> absl::Status {
+                   if (f.settings.size() > (kMaxFrameLength - 4) / 8) {
+                     return absl::InvalidArgumentError("spdy: too many settings");
+                   }
+                   for (const Setting& s : f.settings) {
+                     if (s.id > 0xffffff)
+                       return absl::InvalidArgumentError("spdy: setting id > 24 bits");
+                   }
+                   PutControlHeader(out, ControlType::kSettings, f.flags,
+                                    static_cast<uint32_t>(4 + 8 * f.settings.size()));
+                   Put32(out, static_cast<uint32_t>(f.settings.size()));
+                   for (const Setting& s : f.settings) {
+                     Put32(out, (uint32_t{s.flags} << 24) | s.id);
+                     Put32(out, s.value);
+                   }
+                   return absl::OkStatus();
+                 },
+                 [&](const PingFrame& f) -> absl::Status {
+                   if (f.id == 0) return absl::InvalidArgumentError("spdy: PING id 0");
+                   PutControlHeader(out, ControlType::kPing, 0, 4);
+                   Put32(out, f.id);
+                   return absl::OkStatus();
+                 },
+                 [&](const GoAwayFrame& f) -> absl::Status {
+                   if (f.last_good_stream_id > kMaxStreamId) {
+                     return absl::InvalidArgumentError("spdy: GOAWAY stream id > 2^31-1");
+                   }
+                   PutControlHeader(out, ControlType::kGoAway, 0, 8);
+                   Put32(out, f.last_good_stream_id);
+                   Put32(out, static_cast<uint32_t>(f.status));
+                   return absl::OkStatus();
+                 },
+                 [&](const WindowUpdateFrame& f) -> absl::Status {
+                   if (f.stream_id > kMaxStreamId || f.delta == 0 || f.delta > kMaxWindow) {
+                     return absl::InvalidArgumentError("spdy: bad WINDOW_UPDATE fields");
+                   }
+                   PutControlHeader(out, ControlType::kWindowUpdate, 0, 8);
+                   Put32(out, f.stream_id);
+                   Put32(out, f.delta);
+                   return absl::OkStatus();
+                 },
+                 [&](const UnknownControlFrame&) -> absl::Status {
+                   return absl::InvalidArgumentError("spdy: cannot write an unknown control frame");
+                 }},
       frame);
 }
 

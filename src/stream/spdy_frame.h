@@ -155,9 +155,9 @@ struct UnknownControlFrame {
   uint32_t length = 0;
 };
 
-using Frame = std::variant<DataFrame, SynStreamFrame, SynReplyFrame, RstStreamFrame, SettingsFrame,
-                           PingFrame, GoAwayFrame, HeadersFrame, WindowUpdateFrame,
-                           UnknownControlFrame>;
+using Frame =
+    std::variant<DataFrame, SynStreamFrame, SynReplyFrame, RstStreamFrame, SettingsFrame, PingFrame,
+                 GoAwayFrame, HeadersFrame, WindowUpdateFrame, UnknownControlFrame>;
 
 // A short name of the frame's type ("DATA", "SYN_STREAM", ...), for logs and tests.
 std::string_view FrameName(const Frame& frame);

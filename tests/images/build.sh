@@ -2,7 +2,7 @@
 # Builds Tether's test images from Debian packages as OCI layouts and pushes them to a registry.
 #   tests/images/build.sh REGISTRY_HOST:PORT WORKDIR
 # Images (all linux/amd64 unless said):
-#   tether-test/busybox:1      busybox-static with every applet linked, users root/nobody/tester(1000)
+#   tether-test/busybox:1 (and :2) busybox-static with every applet linked, users root/nobody/tester(1000)
 #   tether-test/layers:1       3 layers: files, then a whiteout and an opaque dir over them
 #   tether-test/multiarch:1    an index with linux/amd64 and linux/arm64 manifests
 #   tether-test/stopsignal:1   busybox with StopSignal SIGUSR1, User 1000:1000, WorkingDir /work
@@ -80,6 +80,7 @@ rm -rf busybox && image busybox busybox amd64 "" rootfs > m.txt
 set -- $(cat m.txt)
 write_index busybox "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$1\",\"size\":$2,\"annotations\":{\"org.opencontainers.image.ref.name\":\"1\"}}"
 push busybox:1 tether-test/busybox:1
+push busybox:1 tether-test/busybox:2
 
 rm -rf stopsignal && image stopsignal stopsignal amd64 ',"StopSignal":"SIGUSR1","User":"1000:1000","WorkingDir":"/work"' rootfs > m.txt
 set -- $(cat m.txt)
