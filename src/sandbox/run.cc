@@ -167,6 +167,20 @@ absl::StatusOr<std::string> SandboxManager::DoRun(const runtime::v1::PodSandboxC
   in.id = r.id;
   in.hostname = hostname;
   in.rootfs = paths_.pause_rootfs;
+  if (!config_.sandbox_image.empty() && prepare_image_rootfs_) {
+    auto image_root = prepare_image_rootfs_(r.id, r.bundle_dir + "/rootfs");
+    if (!image_root.ok()) {
+      return absl::Status(image_root.status().code(),
+                          absl::StrCat("sandbox image ", config_.sandbox_image, ": ",
+                                       image_root.status().message()));
+    }
+    r.image_id = image_root->image_id;
+    r.chain_ids = image_root->chain_ids;
+    in.rootfs = image_root->rootfs;
+    if (!image_root->args.empty()) in.args = image_root->args;
+    if (!image_root->env.empty()) in.env = image_root->env;
+    if (auto st = PersistRecord(r); !st.ok()) return st;
+  }
   in.netns_path = r.netns_path;
   in.host_ipc = r.host_ipc();
   in.host_pid = r.host_pid();

@@ -60,7 +60,9 @@ nlohmann::json SandboxRecord::ToJson() const {
           {"cni_result", cni_result},
           {"network_attached", network_attached},
           {"pod_cidr", pod_cidr},
-          {"runtime_spec", runtime_spec}};
+          {"runtime_spec", runtime_spec},
+          {"image_id", image_id},
+          {"chain_ids", chain_ids}};
 }
 
 absl::StatusOr<SandboxRecord> SandboxRecord::FromJson(const nlohmann::json& j) {
@@ -88,6 +90,8 @@ absl::StatusOr<SandboxRecord> SandboxRecord::FromJson(const nlohmann::json& j) {
     r.network_attached = j.value("network_attached", false);
     r.pod_cidr = j.value("pod_cidr", "");
     r.runtime_spec = j.value("runtime_spec", nlohmann::json());
+    r.image_id = j.value("image_id", "");
+    r.chain_ids = j.value("chain_ids", std::vector<std::string>{});
     return r;
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat("bad sandbox record: ", e.what()));

@@ -37,6 +37,8 @@ struct SandboxRecord {
   bool network_attached = false;  // CNI ADD done and DEL not yet
   std::string pod_cidr;           // as passed to CNI at ADD
   nlohmann::json runtime_spec;    // the pause's OCI spec, for inspection
+  std::string image_id;                // the sandbox image, when configured ("" = built-in pause)
+  std::vector<std::string> chain_ids;  // its snapshots (kept from garbage collection)
 
   nlohmann::json ToJson() const;
   static absl::StatusOr<SandboxRecord> FromJson(const nlohmann::json& j);

@@ -101,6 +101,21 @@ void SandboxManager::SetContainerHooks(ContainerHook stop_all, ContainerHook rem
   remove_containers_ = std::move(remove_all);
 }
 
+void SandboxManager::SetSandboxImageHooks(ImageRootfsPrepare prepare,
+                                          ImageRootfsRelease release) {
+  prepare_image_rootfs_ = std::move(prepare);
+  release_image_rootfs_ = std::move(release);
+}
+
+std::vector<std::string> SandboxManager::ChainIdsInUse() const {
+  std::vector<std::string> out;
+  for (const auto& sb : List()) {
+    auto r = sb->Snapshot();
+    out.insert(out.end(), r.chain_ids.begin(), r.chain_ids.end());
+  }
+  return out;
+}
+
 CniAttachment SandboxManager::AttachmentOf(const SandboxRecord& r) const {
   CniAttachment a;
   a.container_id = r.id;

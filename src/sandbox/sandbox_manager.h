@@ -32,8 +32,21 @@ struct SandboxPaths {
   static SandboxPaths From(const Config& c);
 };
 
+// A root filesystem for the pause made from the configured sandbox image.
+struct SandboxRootfs {
+  std::string rootfs;  // mounted
+  std::vector<std::string> args;  // the image's entrypoint + cmd
+  std::vector<std::string> env;
+  std::string image_id;
+  std::vector<std::string> chain_ids;
+};
+
 class SandboxManager {
  public:
+  // Prepares (pulling when needed) and releases a sandbox image rootfs at a mount point.
+  using ImageRootfsPrepare =
+      std::function<absl::StatusOr<SandboxRootfs>(const std::string& id, const std::string& at)>;
+  using ImageRootfsRelease = std::function<void(const std::string& id, const std::string& at)>;
   using Runtimes = std::map<std::string, std::shared_ptr<OciRuntime>>;  // by runtime name
   // Hooks into the container layer: stop (and remove) every container of a sandbox.
   using ContainerHook = std::function<absl::Status(const std::string& sandbox_id)>;
@@ -57,6 +70,10 @@ class SandboxManager {
   absl::Status SetPodCidr(const std::string& cidr);
   std::string pod_cidr() const;
   void SetContainerHooks(ContainerHook stop_all, ContainerHook remove_all);
+  // With a configured sandbox_image, the pause runs from that image instead of the built-in root.
+  void SetSandboxImageHooks(ImageRootfsPrepare prepare, ImageRootfsRelease release);
+  // Chain ids that sandboxes' image rootfs use.
+  std::vector<std::string> ChainIdsInUse() const;
   std::shared_ptr<CniNetwork> network() const { return network_; }
   const SandboxPaths& paths() const { return paths_; }
   std::shared_ptr<OciRuntime> RuntimeOf(const SandboxRecord& r) const;
@@ -85,6 +102,8 @@ class SandboxManager {
   Runtimes runtimes_;
   RecordDir records_;
   ContainerHook stop_containers_, remove_containers_;
+  ImageRootfsPrepare prepare_image_rootfs_;
+  ImageRootfsRelease release_image_rootfs_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Sandbox>> sandboxes_ ABSL_GUARDED_BY(mu_);

@@ -34,6 +34,7 @@ void SandboxManager::Cleanup(const SandboxRecord& r, bool remove_files) {
     }
   }
   if (remove_files) {
+    if (release_image_rootfs_) release_image_rootfs_(r.id, r.bundle_dir + "/rootfs");
     if (auto st = RemoveAll(r.bundle_dir); !st.ok()) {
       spdlog::warn("sandbox {}: removing bundle: {}", short_id, st.message());
     }

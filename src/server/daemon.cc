@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "network/cni_plugin_network.h"
 #include "oci/conmon.h"
 #include "oci/seccomp_default.h"
@@ -104,7 +105,36 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
   auto containers =
       std::make_shared<ContainerManager>(config, sandboxes, images, snapshots, monitor, runtimes);
   if (auto st = containers->Init(); !st.ok()) return st;
-  images->SetInUse([containers] { return containers->ChainIdsInUse(); });
+  images->SetInUse([containers, sandboxes] {
+    auto ids = containers->ChainIdsInUse();
+    auto more = sandboxes->ChainIdsInUse();
+    ids.insert(ids.end(), more.begin(), more.end());
+    return ids;
+  });
+  if (!config.sandbox_image.empty()) {
+    sandboxes->SetSandboxImageHooks(
+        [&config, images, snapshots](const std::string& id,
+                                     const std::string& at) -> absl::StatusOr<SandboxRootfs> {
+          auto image = images->ResolveForContainer(config.sandbox_image);
+          if (absl::IsNotFound(image.status())) {
+            auto pulled = images->Pull(config.sandbox_image, nullptr, absl::Now() + absl::Minutes(5));
+            if (!pulled.ok()) return pulled.status();
+            image = images->ResolveForContainer(config.sandbox_image);
+          }
+          if (!image.ok()) return image.status();
+          auto rootfs = snapshots->PrepareContainer(id, image->chain_ids, at);
+          if (!rootfs.ok()) return rootfs.status();
+          SandboxRootfs out{*rootfs, {}, {}, image->id, image->chain_ids};
+          const auto& c = image->config.value("config", nlohmann::json::object());
+          for (const auto& a : c.value("Entrypoint", nlohmann::json::array())) out.args.push_back(a);
+          for (const auto& a : c.value("Cmd", nlohmann::json::array())) out.args.push_back(a);
+          for (const auto& e : c.value("Env", nlohmann::json::array())) out.env.push_back(e);
+          return out;
+        },
+        [snapshots](const std::string& id, const std::string& at) {
+          (void)snapshots->RemoveContainer(id, at);
+        });
+  }
   images->CollectGarbage();
   if (auto st = network->Ready(); !st.ok()) {
     spdlog::warn("network not ready: {}", st.message());

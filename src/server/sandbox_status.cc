@@ -39,7 +39,7 @@ std::string VerboseInfo(const SandboxRecord& r) {
                          {"processStatus", r.state == SandboxState::kReady ? "running" : "stopped"},
                          {"netNamespaceClosed", r.netns_path.empty() || !r.network_attached},
                          {"netnsPath", r.netns_path},
-                         {"image", "tether-pause (built in)"},
+                         {"image", r.image_id.empty() ? std::string("tether-pause (built in)") : r.image_id},
                          {"runtimeHandler", r.runtime_handler},
                          {"runtimeType", r.runtime_name},
                          {"config", nlohmann::json::parse(config_json, nullptr, false)},

@@ -157,6 +157,7 @@ absl::Status Daemon::Start() {
       {"log_level", "debug"},
       {"pause_binary", TETHER_PAUSE_PATH},
       {"cni", {{"conf_dir", cni_dir_}, {"bin_dirs", {"/usr/lib/cni", bin_dir_}}}}};
+  if (!options_.sandbox_image.empty()) config["sandbox_image"] = options_.sandbox_image;
   if (std::string reg = TestRegistry(); !reg.empty()) {
     config["registries"] = {{kMirroredHost, {{"mirrors", {"http://" + reg}}}}};
   }

@@ -22,6 +22,7 @@ struct DaemonOptions {
   std::string subnet = "10.89.0.0/16";
   bool with_network = true;       // false: an empty CNI conf dir (NetworkReady false)
   std::string extra_plugin_json;  // appended to the plugin chain, e.g. a failing plugin
+  std::string sandbox_image;      // tetherd's sandbox_image ("" = the built-in pause)
 };
 
 class Daemon {

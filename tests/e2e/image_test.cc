@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "tests/e2e/harness.h"
 #include "util/file.h"
 
@@ -206,6 +207,34 @@ TEST_F(ImageE2E, ImageInUseKeepsItsSnapshots) {
   auto e = daemon_->Exec(*cid, {"echo", "ok"});
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(e->stdout(), "ok\n");
+}
+
+TEST(SandboxImageE2E, ConfiguredSandboxImageIsPulledAndRunsThePause) {
+  REQUIRE_E2E();
+  REQUIRE_REGISTRY();
+  Daemon d(DaemonOptions{.sandbox_image = TestImage("pause")});
+  ASSERT_TRUE(d.Start().ok());
+  auto pod = d.RunPod("imgpause");
+  ASSERT_TRUE(pod.ok()) << pod.status() << d.Log();
+  auto s = d.PodStatus(*pod);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->status().state(), runtime::v1::SANDBOX_READY);
+  int pid = nlohmann::json::parse(s->info().at("info"))["pid"];
+  auto cmdline = ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
+  ASSERT_TRUE(cmdline.ok());
+  EXPECT_TRUE(absl::StartsWith(*cmdline, std::string("/bin/sleep\0002147483647", 21))) << *cmdline;
+  // The image was pulled through the image service and is listed.
+  runtime::v1::ListImagesResponse list;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(d.images().ListImages(&ctx, {}, &list).ok());
+  ASSERT_EQ(list.images_size(), 1);
+  EXPECT_EQ(list.images(0).repo_tags(0), TestImage("pause"));
+  runtime::v1::RemovePodSandboxRequest req;
+  req.set_pod_sandbox_id(*pod);
+  runtime::v1::RemovePodSandboxResponse resp;
+  grpc::ClientContext c2;
+  ASSERT_TRUE(d.runtime().RemovePodSandbox(&c2, req, &resp).ok());
+  EXPECT_TRUE(MountsMentioning(*pod).empty());
 }
 
 }  // namespace

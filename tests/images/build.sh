@@ -5,6 +5,7 @@
 #   tether-test/busybox:1 (and :2) busybox-static with every applet linked, users root/nobody/tester(1000)
 #   tether-test/layers:1       3 layers: files, then a whiteout and an opaque dir over them
 #   tether-test/multiarch:1    an index with linux/amd64 and linux/arm64 manifests
+#   tether-test/pause:1        busybox whose entrypoint sleeps forever (a sandbox_image)
 #   tether-test/stopsignal:1   busybox with StopSignal SIGUSR1, User 1000:1000, WorkingDir /work
 set -eu
 REG=$1
@@ -87,6 +88,11 @@ set -- $(cat m.txt)
 write_index stopsignal "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$1\",\"size\":$2,\"annotations\":{\"org.opencontainers.image.ref.name\":\"1\"}}"
 push stopsignal:1 tether-test/stopsignal:1
 
+rm -rf pause && image pause pause amd64 ',"Entrypoint":["/bin/sleep","2147483647"]' rootfs > m.txt
+set -- $(cat m.txt)
+write_index pause "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$1\",\"size\":$2,\"annotations\":{\"org.opencontainers.image.ref.name\":\"1\"}}"
+push pause:1 tether-test/pause:1
+
 # --- layers with whiteouts ---------------------------------------------------------------------
 rm -rf l1 l2 l3 && mkdir -p l1/data/dir l2/data/dir l3/data
 echo one > l1/data/a; echo two > l1/data/b; echo x > l1/data/dir/x
@@ -108,4 +114,4 @@ printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"
 set -- $(blob multiarch idx.json)
 write_index multiarch "{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"sha256:$1\",\"size\":$2,\"annotations\":{\"org.opencontainers.image.ref.name\":\"1\"}}"
 skopeo copy --quiet --all --dest-tls-verify=false --format oci oci:multiarch:1 "docker://$REG/tether-test/multiarch:1"
-echo "build.sh: pushed tether-test/{busybox,stopsignal,layers,multiarch}:1 to $REG"
+echo "build.sh: pushed tether-test/{busybox,pause,stopsignal,layers,multiarch}:1 to $REG"
