@@ -9,6 +9,8 @@ namespace tether {
 
 void RuntimeService::PublishContainerEvent(const ContainerRecord& r,
                                            runtime::v1::ContainerEventType type) {
+  // A started container's writable layer is measured right away, not at the next sweep.
+  if (stats_ && type == runtime::v1::CONTAINER_STARTED_EVENT) stats_->RequestRefresh(r.id);
   if (events_.subscribers() == 0) return;
   runtime::v1::ContainerEventResponse ev;
   ev.set_container_id(r.id);

@@ -139,7 +139,8 @@ void FillNetwork(const SandboxRecord& sb, int64_t timestamp, runtime::v1::Networ
 }
 
 void FillPodStats(StatsCache& cache, const std::string& fs_mountpoint, const SandboxRecord& sb,
-                  const std::vector<ContainerRecord>& containers, runtime::v1::PodSandboxStats* out) {
+                  const std::vector<ContainerRecord>& containers,
+                  runtime::v1::PodSandboxStats* out) {
   auto* attrs = out->mutable_attributes();
   attrs->set_id(sb.id);
   *attrs->mutable_metadata() = sb.config.metadata();
@@ -177,7 +178,8 @@ void FillPodStats(StatsCache& cache, const std::string& fs_mountpoint, const San
   }
 
   if (pod->cpu_usage_ns) {
-    FillCpu(*pod, cache.NanoCores(sb.id, {.timestamp = pod->timestamp, .usage_ns = *pod->cpu_usage_ns}),
+    FillCpu(*pod,
+            cache.NanoCores(sb.id, {.timestamp = pod->timestamp, .usage_ns = *pod->cpu_usage_ns}),
             linux_stats->mutable_cpu());
   }
   if (pod->memory) FillMemory(*pod, linux_stats->mutable_memory());

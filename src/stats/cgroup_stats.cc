@@ -41,7 +41,8 @@ uint64_t ValueOr0(const std::map<std::string, uint64_t>& m, const char* key) {
 
 // The first of `keys` present in `m` (v1 memory.stat has total_* for the hierarchy and the
 // plain names for the cgroup alone).
-uint64_t FirstOf(const std::map<std::string, uint64_t>& m, std::initializer_list<const char*> keys) {
+uint64_t FirstOf(const std::map<std::string, uint64_t>& m,
+                 std::initializer_list<const char*> keys) {
   for (const char* k : keys) {
     if (auto it = m.find(k); it != m.end()) return it->second;
   }
@@ -207,7 +208,8 @@ absl::StatusOr<CgroupStats> CgroupStatsReader::Read(const std::string& relative_
     if (auto usage = ReadUint(mem_dir + "/memory.usage_in_bytes")) {
       MemoryStats m;
       m.usage_bytes = *usage;
-      auto stat = ReadFlatKeyed(mem_dir + "/memory.stat").value_or(std::map<std::string, uint64_t>{});
+      auto stat =
+          ReadFlatKeyed(mem_dir + "/memory.stat").value_or(std::map<std::string, uint64_t>{});
       m.working_set_bytes =
           WorkingSet(m.usage_bytes, FirstOf(stat, {"total_inactive_file", "inactive_file"}));
       m.rss_bytes = FirstOf(stat, {"total_rss", "rss"});

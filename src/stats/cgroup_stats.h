@@ -32,8 +32,9 @@ struct CgroupLayout {
   static CgroupLayout Detect(const std::string& root = "/sys/fs/cgroup");
 };
 
-// "a-b-c.slice" → "/a.slice/a-b.slice/a-b-c.slice"; "-.slice" (the root slice) → "/". INVALID_ARGUMENT
-// for a name that is not a valid slice ("x.scope", "a--b.slice", "-a.slice", "a/b.slice").
+// "a-b-c.slice" → "/a.slice/a-b.slice/a-b-c.slice"; "-.slice" (the root slice) → "/".
+// INVALID_ARGUMENT for a name that is not a valid slice ("x.scope", "a--b.slice", "-a.slice",
+// "a/b.slice").
 absl::StatusOr<std::string> ExpandSlice(const std::string& slice);
 // An OCI linux.cgroupsPath → the cgroup's path below a hierarchy's root, starting with "/"
 // ("/" itself for the root). "" (no cgroupsPath) is INVALID_ARGUMENT.
@@ -54,7 +55,7 @@ struct MemoryStats {
 
 // One reading of a cgroup; a part is unset when its controller's files are missing.
 struct CgroupStats {
-  int64_t timestamp = 0;               // ns since the epoch, when read
+  int64_t timestamp = 0;                 // ns since the epoch, when read
   std::optional<uint64_t> cpu_usage_ns;  // cumulative CPU time of all tasks
   std::optional<MemoryStats> memory;
   std::optional<uint64_t> pids;  // pids.current, or the number of cgroup.procs lines
@@ -85,8 +86,8 @@ struct InterfaceStats {
 // /proc/<pid>/net/dev → interface name → counters. INVALID_ARGUMENT when the header is missing.
 absl::StatusOr<std::map<std::string, InterfaceStats>> ParseNetDev(const std::string& text);
 // The network namespace of `pid`: /proc/<pid>/net/dev under `proc_root`.
-absl::StatusOr<std::map<std::string, InterfaceStats>> ReadNetDev(int pid,
-                                                                 const std::string& proc_root = "/proc");
+absl::StatusOr<std::map<std::string, InterfaceStats>> ReadNetDev(
+    int pid, const std::string& proc_root = "/proc");
 
 // CPU usage_nano_cores between two cumulative samples: the CPU time used per second of wall time,
 // in nanocores (1e9 = one full core). Unset when time did not advance or the counter went back

@@ -1,5 +1,6 @@
 #include "stats/stats_cache.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -96,6 +97,7 @@ std::optional<uint64_t> StatsCache::NanoCores(const std::string& key, const CpuS
 }
 
 void StatsCache::Run() {
+  pthread_setname_np(pthread_self(), "tether-stats");
   if (options_.low_priority) LowerOwnPriority();
   absl::Time next_sweep = absl::Now();
   for (;;) {
@@ -158,11 +160,13 @@ void StatsCache::Walk(const Layer& layer) {
   int64_t started = NowNs();
   auto usage = options_.walker ? options_.walker(layer.dir) : Snapshotter::Usage(layer.dir);
   if (!usage.ok()) {
-    spdlog::debug("stats: writable layer of {}: {}", layer.id.substr(0, 13), usage.status().message());
+    spdlog::debug("stats: writable layer of {}: {}", layer.id.substr(0, 13),
+                  usage.status().message());
     return;
   }
   absl::MutexLock l(&mu_);
-  layers_[layer.id] = LayerUsage{.bytes = usage->first, .inodes = usage->second, .timestamp = started};
+  layers_[layer.id] =
+      LayerUsage{.bytes = usage->first, .inodes = usage->second, .timestamp = started};
 }
 
 StatsCache::Lister ContainerLayers(std::shared_ptr<ContainerManager> containers,

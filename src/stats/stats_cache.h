@@ -48,9 +48,11 @@ class StatsCache {
 
   struct Options {
     absl::Duration interval = absl::Seconds(10);
-    absl::Duration stale_after = absl::Seconds(2);
-    bool low_priority = true;  // the thread runs at nice 19 with idle I/O priority
-    Walker walker;             // default: Snapshotter::Usage
+    // Equal to the interval: a request only triggers a walk when the sweep has not covered the
+    // layer yet (a new container) or is late, so clients polling often add no disk load.
+    absl::Duration stale_after = absl::Seconds(10);
+    bool low_priority = true;             // the thread runs at nice 19 with idle I/O priority
+    Walker walker;                        // default: Snapshotter::Usage
     std::optional<CgroupLayout> cgroups;  // default: CgroupLayout::Detect()
   };
 

@@ -54,15 +54,16 @@ TEST(ExpandSlice, NestedSlices) {
 }
 
 TEST(ExpandSlice, RejectsInvalidNames) {
-  for (const char* bad : {"", ".slice", "system", "x.scope", "a--b.slice", "-a.slice", "a-.slice",
-                          "a/b.slice"}) {
+  for (const char* bad :
+       {"", ".slice", "system", "x.scope", "a--b.slice", "-a.slice", "a-.slice", "a/b.slice"}) {
     EXPECT_EQ(ExpandSlice(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }
 
 TEST(CgroupRelativePath, CgroupfsAndSystemd) {
   EXPECT_EQ(*CgroupRelativePath("/tether/abc"), "/tether/abc");
-  EXPECT_EQ(*CgroupRelativePath("/kubepods//besteffort/pod1/abc/"), "/kubepods/besteffort/pod1/abc");
+  EXPECT_EQ(*CgroupRelativePath("/kubepods//besteffort/pod1/abc/"),
+            "/kubepods/besteffort/pod1/abc");
   EXPECT_EQ(*CgroupRelativePath("relative/x"), "/relative/x");
   EXPECT_EQ(*CgroupRelativePath("/"), "/");
   EXPECT_EQ(*CgroupRelativePath("kubepods-besteffort-pod1.slice:tether:abc"),
@@ -88,10 +89,10 @@ TEST(CgroupStatsReader, V1) {
   TempTree t;
   t.Write("cpuacct/tether/c1/cpuacct.usage", "123456789\n");
   t.Write("memory/tether/c1/memory.usage_in_bytes", absl::StrCat(100 * kMiB, "\n"));
-  t.Write("memory/tether/c1/memory.stat",
-          absl::StrCat("cache 1\nrss 2\ninactive_file 3\npgfault 4\n", "total_rss ", 60 * kMiB,
-                       "\ntotal_inactive_file ", 4 * kMiB,
-                       "\ntotal_pgfault 77\ntotal_pgmajfault 3\n"));
+  t.Write(
+      "memory/tether/c1/memory.stat",
+      absl::StrCat("cache 1\nrss 2\ninactive_file 3\npgfault 4\n", "total_rss ", 60 * kMiB,
+                   "\ntotal_inactive_file ", 4 * kMiB, "\ntotal_pgfault 77\ntotal_pgmajfault 3\n"));
   t.Write("memory/tether/c1/memory.limit_in_bytes", "9223372036854771712\n");  // no limit
   t.Write("memory/tether/c1/cgroup.procs", "10\n11\n");
   t.Write("pids/tether/c1/pids.current", "5\n");
@@ -146,8 +147,7 @@ TEST(CgroupStatsReader, V2) {
   TempTree t;
   t.Write("kubepods.slice/pod.slice/tether-c1.scope/cpu.stat",
           "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\nnr_periods 0\n");
-  t.Write("kubepods.slice/pod.slice/tether-c1.scope/memory.current",
-          absl::StrCat(50 * kMiB, "\n"));
+  t.Write("kubepods.slice/pod.slice/tether-c1.scope/memory.current", absl::StrCat(50 * kMiB, "\n"));
   t.Write("kubepods.slice/pod.slice/tether-c1.scope/memory.stat",
           absl::StrCat("anon ", 30 * kMiB, "\nfile ", 20 * kMiB, "\ninactive_file ", 15 * kMiB,
                        "\nactive_file ", 5 * kMiB, "\npgfault 1000\npgmajfault 7\n"));
@@ -187,17 +187,32 @@ TEST(CgroupStatsReader, DetectOnThisHost) {
   TempTree t;
   EXPECT_EQ(CgroupLayout::Detect(t.root()).mode, CgroupMode::kLegacy);
   EXPECT_EQ(CgroupLayout::Detect().root, "/sys/fs/cgroup");
+  // The host's root cgroup has a CPU counter in every mode.
+  if (!PathExists("/sys/fs/cgroup/cgroup.controllers") &&
+      !PathExists("/sys/fs/cgroup/cpuacct/cpuacct.usage")) {
+    GTEST_SKIP() << "no cgroupfs here";
+  }
+  auto s = CgroupStatsReader(CgroupLayout::Detect()).Read("/");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_GT(s->cpu_usage_ns.value_or(0), 0u);
 }
 
 TEST(CgroupStats, Sum) {
   CgroupStats a, b, c;
   a.cpu_usage_ns = 10;
-  a.memory = MemoryStats{.usage_bytes = 100, .working_set_bytes = 80, .rss_bytes = 50,
-                         .page_faults = 5, .major_page_faults = 1, .limit_bytes = 1000};
+  a.memory = MemoryStats{.usage_bytes = 100,
+                         .working_set_bytes = 80,
+                         .rss_bytes = 50,
+                         .page_faults = 5,
+                         .major_page_faults = 1,
+                         .limit_bytes = 1000};
   a.pids = 1;
   b.cpu_usage_ns = 5;
-  b.memory = MemoryStats{.usage_bytes = 10, .working_set_bytes = 8, .rss_bytes = 5,
-                         .page_faults = 1, .major_page_faults = 0};
+  b.memory = MemoryStats{.usage_bytes = 10,
+                         .working_set_bytes = 8,
+                         .rss_bytes = 5,
+                         .page_faults = 1,
+                         .major_page_faults = 0};
   b.pids = 2;
   // c has nothing (its cgroup vanished).
   auto s = SumCgroupStats({a, b, c}, 77);
@@ -272,8 +287,9 @@ TEST(NetDev, ReadFromProcRoot) {
 TEST(NanoCores, Math) {
   constexpr int64_t kSec = 1000000000;
   // Half a core over two seconds.
-  EXPECT_EQ(NanoCores({.timestamp = 1 * kSec, .usage_ns = 0}, {.timestamp = 3 * kSec, .usage_ns = kSec}),
-            500000000u);
+  EXPECT_EQ(
+      NanoCores({.timestamp = 1 * kSec, .usage_ns = 0}, {.timestamp = 3 * kSec, .usage_ns = kSec}),
+      500000000u);
   // Two full cores.
   EXPECT_EQ(NanoCores({.timestamp = 10 * kSec, .usage_ns = 5 * kSec},
                       {.timestamp = 11 * kSec, .usage_ns = 7 * kSec}),
@@ -286,12 +302,14 @@ TEST(NanoCores, Math) {
             1000000000u);
   // Time did not advance, or the counter went back (a recreated cgroup): no rate.
   EXPECT_FALSE(NanoCores({.timestamp = kSec, .usage_ns = 1}, {.timestamp = kSec, .usage_ns = 2}));
-  EXPECT_FALSE(NanoCores({.timestamp = 2 * kSec, .usage_ns = 1}, {.timestamp = kSec, .usage_ns = 2}));
-  EXPECT_FALSE(NanoCores({.timestamp = kSec, .usage_ns = 5}, {.timestamp = 2 * kSec, .usage_ns = 4}));
+  EXPECT_FALSE(
+      NanoCores({.timestamp = 2 * kSec, .usage_ns = 1}, {.timestamp = kSec, .usage_ns = 2}));
+  EXPECT_FALSE(
+      NanoCores({.timestamp = kSec, .usage_ns = 5}, {.timestamp = 2 * kSec, .usage_ns = 4}));
 }
 
-StatsCache::Options TestOptions(std::function<absl::StatusOr<std::pair<uint64_t, uint64_t>>(
-                                    const std::string&)> walker) {
+StatsCache::Options TestOptions(
+    std::function<absl::StatusOr<std::pair<uint64_t, uint64_t>>(const std::string&)> walker) {
   StatsCache::Options o;
   o.interval = absl::Hours(1);  // only the first sweep, at start
   o.stale_after = absl::Hours(1);
@@ -324,12 +342,13 @@ TEST(StatsCache, SweepWalksListedLayersAndForgetsTheRest) {
   std::vector<StatsCache::Layer> layers = {{.id = "a", .dir = "/upper/a"},
                                            {.id = "b", .dir = "/upper/b"}};
   std::map<std::string, int> walks;
-  StatsCache cache([&] { return layers; },
-                   TestOptions([&](const std::string& dir) -> absl::StatusOr<std::pair<uint64_t, uint64_t>> {
-                     ++walks[dir];
-                     if (dir == "/upper/b") return absl::NotFoundError("gone");
-                     return std::make_pair(uint64_t{4096} * walks[dir], uint64_t{walks[dir]});
-                   }));
+  StatsCache cache(
+      [&] { return layers; },
+      TestOptions([&](const std::string& dir) -> absl::StatusOr<std::pair<uint64_t, uint64_t>> {
+        ++walks[dir];
+        if (dir == "/upper/b") return absl::NotFoundError("gone");
+        return std::make_pair(uint64_t{4096} * walks[dir], static_cast<uint64_t>(walks[dir]));
+      }));
   // Nothing walked yet: no answer, and a walk is requested (not done on this thread).
   EXPECT_FALSE(cache.WritableLayer("a"));
   EXPECT_TRUE(cache.PendingForTesting("a"));
@@ -363,14 +382,16 @@ TEST(StatsCache, SweepWalksListedLayersAndForgetsTheRest) {
 TEST(StatsCache, BackgroundThreadWalksOnRequest) {
   std::atomic<int> walks{0};
   std::atomic<uint64_t> size{100};
-  StatsCache cache([] { return std::vector<StatsCache::Layer>{{.id = "c", .dir = "/upper/c"}}; },
-                   TestOptions([&](const std::string&) -> absl::StatusOr<std::pair<uint64_t, uint64_t>> {
-                     ++walks;
-                     return std::make_pair(size.load(), uint64_t{1});
-                   }));
+  StatsCache cache(
+      [] { return std::vector<StatsCache::Layer>{{.id = "c", .dir = "/upper/c"}}; },
+      TestOptions([&](const std::string&) -> absl::StatusOr<std::pair<uint64_t, uint64_t>> {
+        ++walks;
+        return std::make_pair(size.load(), uint64_t{1});
+      }));
   cache.Start();
   auto wait_for = [&](auto pred) {
-    for (int i = 0; i < 500 && !pred(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 500 && !pred(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return pred();
   };
   // The first sweep runs at start.
@@ -389,9 +410,10 @@ TEST(StatsCache, BackgroundThreadWalksOnRequest) {
 
 TEST(StatsCache, StaleEntriesAreRefreshedInTheBackground) {
   std::atomic<uint64_t> size{1};
-  auto options = TestOptions([&](const std::string&) -> absl::StatusOr<std::pair<uint64_t, uint64_t>> {
-    return std::make_pair(size.load(), uint64_t{1});
-  });
+  auto options =
+      TestOptions([&](const std::string&) -> absl::StatusOr<std::pair<uint64_t, uint64_t>> {
+        return std::make_pair(size.load(), uint64_t{1});
+      });
   options.stale_after = absl::ZeroDuration();
   StatsCache cache([] { return std::vector<StatsCache::Layer>{{.id = "c", .dir = "/upper/c"}}; },
                    options);
