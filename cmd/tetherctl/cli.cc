@@ -97,6 +97,7 @@ void BuildApp(CLI::App& app, CommandEnv& env) {
   RegisterPodCommands(app, env);
   RegisterImageCommands(app, env);
   RegisterContainerCommands(app, env);
+  RegisterPlayCommands(app, env);
 }
 
 int Run(int argc, const char* const argv[], std::ostream& out, std::ostream& err,

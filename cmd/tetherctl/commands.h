@@ -158,5 +158,7 @@ void RegisterPodCommands(CLI::App& app, CommandEnv& env);
 void RegisterImageCommands(CLI::App& app, CommandEnv& env);
 // create, run, start, stop, rm, ps, inspect, logs, exec, stats, statsp, update
 void RegisterContainerCommands(CLI::App& app, CommandEnv& env);
+// play (run a Kubernetes Pod manifest; play_command.cc)
+void RegisterPlayCommands(CLI::App& app, CommandEnv& env);
 
 }  // namespace tether::ctl

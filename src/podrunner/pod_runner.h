@@ -1,0 +1,175 @@
+// Runs a PodManifest through a CRI runtime in kubelet's order: sandbox, init containers one by
+// one, native sidecars (started in order and kept running), then the regular containers together,
+// restarted per the pod's restartPolicy with kubelet's exponential back-off; and the shutdown:
+// regular containers, sidecars in reverse order, then the sandbox.
+//
+// Like kubelet's generic PLEG, the runner relists: every poll interval it asks ContainerStatus of
+// the containers it runs and reconciles. Nothing here is specific to gRPC (see cri_client.h) or to
+// real time (see Clock), so the state machine is unit-tested with fakes.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "podrunner/cri_client.h"
+#include "podrunner/manifest.h"
+#include "runtime/v1/api.pb.h"
+
+namespace tether::podrunner {
+
+// Labels kubelet puts on sandboxes and containers (crictl shows pod names from them).
+inline constexpr char kPodNameLabel[] = "io.kubernetes.pod.name";
+inline constexpr char kPodNamespaceLabel[] = "io.kubernetes.pod.namespace";
+inline constexpr char kPodUidLabel[] = "io.kubernetes.pod.uid";
+inline constexpr char kContainerNameLabel[] = "io.kubernetes.container.name";
+// Marks what `tetherctl play` made, so that --down never touches a kubelet's pod.
+inline constexpr char kPlayLabel[] = "tether.io/play";
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual absl::Time Now() = 0;
+  virtual void Sleep(absl::Duration d) = 0;
+};
+Clock* RealClock();
+
+// --- CRI configs (pure functions) ------------------------------------------------------------
+
+std::string PodLogDirectory(const std::string& log_root, const PodManifest& pod,
+                            const std::string& uid);
+std::string EmptyDirPath(const std::string& volume_root, const std::string& uid,
+                         const std::string& volume);
+runtime::v1::PodSandboxConfig SandboxConfig(const PodManifest& pod, const std::string& uid,
+                                            const std::string& log_root);
+// `field` is the container's path in the manifest ("spec.containers[1]") for errors.
+absl::StatusOr<runtime::v1::ContainerConfig> ContainerConfigFor(
+    const PodManifest& pod, const ContainerSpec& container, const std::string& field,
+    const std::string& uid, uint32_t attempt, const std::string& volume_root);
+
+// The n-th back-off (n = 0 for the first restart): base·2ⁿ, at most cap.
+absl::Duration BackOffDelay(absl::Duration base, absl::Duration cap, int n);
+
+// --- the runner ------------------------------------------------------------------------------
+
+enum class PodPhase { kPending, kRunning, kSucceeded, kFailed };
+const char* PodPhaseName(PodPhase phase);
+
+struct PodEvent {
+  absl::Time time;
+  std::string type;    // Normal, Warning
+  std::string reason;  // Scheduled, Pulling, Pulled, Created, Started, Killing, BackOff, Failed
+  std::string object;  // "pod/NAME" or "pod/NAME/CONTAINER"
+  std::string message;
+};
+
+// A `kubectl get pod -w` row.
+struct PodStatusRow {
+  std::string name;
+  int ready = 0;
+  int total = 0;
+  std::string status;  // Pending, Init:i/n, Init:CrashLoopBackOff, Running, Completed, ...
+  int restarts = 0;
+  absl::Time started;
+  bool operator==(const PodStatusRow& o) const {
+    return name == o.name && ready == o.ready && total == o.total && status == o.status &&
+           restarts == o.restarts;
+  }
+};
+
+struct RunnerOptions {
+  absl::Duration backoff_base = absl::Seconds(10);
+  absl::Duration backoff_cap = absl::Minutes(5);
+  absl::Duration poll_interval = absl::Milliseconds(250);
+  std::string volume_root = "/var/lib/tether-play";  // emptyDirs: <root>/<uid>/volumes/<name>
+  std::string log_root = "/var/log/pods";
+  // Remove containers, sandbox and emptyDirs after stopping them; false leaves them (stopped)
+  // for inspection.
+  bool remove = true;
+  // When the pod completes (restartPolicy Never/OnFailure), leave it as it is instead of
+  // tearing it down; `play --down` removes it later.
+  bool keep_completed = false;
+  Clock* clock = nullptr;  // null: the real clock
+  std::function<void(const PodEvent&)> on_event;
+  std::function<void(const PodStatusRow&)> on_status;  // on every change
+};
+
+class PodRunner {
+ public:
+  PodRunner(RuntimeClient* client, PodManifest pod, RunnerOptions options);
+  ~PodRunner();
+
+  // Runs the pod until it completes, fails, or Stop() is called (from another thread or a signal
+  // handler's flag watcher); then shuts it down. Returns the pod's final phase: Succeeded,
+  // Failed, or Running when it was stopped while running.
+  absl::StatusOr<PodPhase> Run();
+  void Stop() { stop_.store(true); }
+
+  const std::string& uid() const { return uid_; }
+  const std::string& sandbox_id() const { return sandbox_id_; }
+  PodStatusRow Status() const;
+
+ private:
+  enum class Role { kInit, kSidecar, kRegular };
+  enum class State { kWaiting, kRunning, kExited };
+  struct Instance {
+    const ContainerSpec* spec;
+    std::string field;  // "spec.initContainers[0]"
+    Role role;
+    std::string id;                // the current attempt's container
+    std::vector<std::string> old;  // earlier attempts, still to be removed
+    State state = State::kWaiting;
+    bool ever_started = false;
+    bool done = false;  // an init container that exited 0; a container not to restart
+    int exit_code = 0;
+    int restarts = 0;
+    int backoff_n = 0;
+    absl::Time running_since;
+    absl::Time backoff_until = absl::InfinitePast();
+    bool backoff_reported = false;
+    bool image_checked = false;
+  };
+
+  absl::Status Up();
+  absl::Status Refresh();  // relist: container states; false when the sandbox went away
+  absl::Status Reconcile();
+  // Creates and starts the container unless it is backing off; an error to create or start it
+  // counts as a failed attempt.
+  absl::Status StartInstance(Instance& c);
+  absl::Status EnsureImage(Instance& c);
+  void OnExit(Instance& c, bool restart);
+  void Shutdown();
+  void Emit(const std::string& type, const std::string& reason, const Instance* c,
+            const std::string& message);
+  void PublishStatus();
+  bool InBackOff(const Instance& c) const;
+
+  RuntimeClient* client_;
+  PodManifest pod_;
+  RunnerOptions options_;
+  Clock* clock_;
+  std::atomic<bool> stop_{false};
+  std::string uid_;
+  std::string sandbox_id_;
+  runtime::v1::PodSandboxConfig sandbox_config_;
+  std::vector<Instance> inits_;  // init containers and sidecars, in manifest order
+  std::vector<Instance> regular_;
+  bool init_done_ = false;
+  bool sandbox_gone_ = false;
+  PodPhase phase_ = PodPhase::kPending;
+  absl::Time started_;
+  PodStatusRow last_row_;
+  bool row_published_ = false;
+};
+
+// `tetherctl play --down`: stops and removes the play pods of this manifest (matched by name and
+// namespace, and uid when the manifest has one) in shutdown order. Returns how many pods.
+absl::StatusOr<int> DownPod(RuntimeClient* client, const PodManifest& pod,
+                            const RunnerOptions& options);
+
+}  // namespace tether::podrunner
