@@ -5,7 +5,7 @@
 #   tether-test/busybox:1 (and :2) busybox-static with every applet linked, users root/nobody/tester(1000)
 #   tether-test/layers:1       3 layers: files, then a whiteout and an opaque dir over them
 #   tether-test/multiarch:1    an index with linux/amd64 and linux/arm64 manifests
-#   tether-test/pause:1        busybox whose entrypoint sleeps forever (a sandbox_image)
+#   tether-test/pause:1        busybox whose entrypoint execs a sleep that never ends (a sandbox_image)
 #   tether-test/stopsignal:1   busybox with StopSignal SIGUSR1, User 1000:1000, WorkingDir /work
 set -eu
 REG=$1
@@ -88,7 +88,7 @@ set -- $(cat m.txt)
 write_index stopsignal "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$1\",\"size\":$2,\"annotations\":{\"org.opencontainers.image.ref.name\":\"1\"}}"
 push stopsignal:1 tether-test/stopsignal:1
 
-rm -rf pause && image pause pause amd64 ',"Entrypoint":["/bin/sleep","2147483647"]' rootfs > m.txt
+rm -rf pause && image pause pause amd64 ',"Entrypoint":["/bin/sh","-c","exec sleep 2147483647"]' rootfs > m.txt
 set -- $(cat m.txt)
 write_index pause "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$1\",\"size\":$2,\"annotations\":{\"org.opencontainers.image.ref.name\":\"1\"}}"
 push pause:1 tether-test/pause:1
