@@ -24,6 +24,7 @@
 #include "sandbox/sandbox_manager.h"
 #include "server/runtime_service.h"
 #include "stats/stats_cache.h"
+#include "stream/streaming_server.h"
 #include "util/fd.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -155,6 +156,13 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
   stats->Start();
   RuntimeService runtime_service(config, sandboxes, containers, stats);
   ImageService image_service(config, images);
+  // Exec, Attach and PortForward: the streaming server (src/stream/).
+  stream::StreamingOptions stream_options;
+  stream_options.address = config.stream_address;
+  stream_options.port = config.stream_port;
+  auto streaming = std::make_shared<stream::StreamingServer>(stream_options);
+  if (auto st = streaming->Start(); !st.ok()) return st;
+  runtime_service.SetStreamingServer(streaming);
   if (auto st = ClaimSocketPath(config.socket); !st.ok()) return st;
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix://" + config.socket, grpc::InsecureServerCredentials());
@@ -177,6 +185,7 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
   spdlog::info("received {}; shutting down (pods keep running)", strsignal(sig));
   // Calls still running after a second are cancelled; a half-done one is cleaned at the next start.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  streaming->Stop();  // closes every session; exec'd processes are killed
   exits.Stop();
   (void)RemoveFile(config.socket);
   spdlog::info("tetherd stopped");

@@ -12,21 +12,6 @@ grpc::Status NotYet(const char* verb, const char* issue) {
 
 }  // namespace
 
-grpc::Status RuntimeService::Exec(Ctx*, const runtime::v1::ExecRequest*,
-                                  runtime::v1::ExecResponse*) {
-  return NotYet("Exec", "streaming");
-}
-
-grpc::Status RuntimeService::Attach(Ctx*, const runtime::v1::AttachRequest*,
-                                    runtime::v1::AttachResponse*) {
-  return NotYet("Attach", "streaming");
-}
-
-grpc::Status RuntimeService::PortForward(Ctx*, const runtime::v1::PortForwardRequest*,
-                                         runtime::v1::PortForwardResponse*) {
-  return NotYet("PortForward", "streaming");
-}
-
 grpc::Status RuntimeService::CheckpointContainer(Ctx*,
                                                  const runtime::v1::CheckpointContainerRequest*,
                                                  runtime::v1::CheckpointContainerResponse*) {

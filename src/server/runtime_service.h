@@ -9,10 +9,14 @@
 #include "container/container_manager.h"
 #include "image/image_store.h"
 #include "sandbox/sandbox_manager.h"
-#include "stats/stats_cache.h"
 #include "server/event_hub.h"
+#include "stats/stats_cache.h"
 
 namespace tether {
+
+namespace stream {
+class StreamingServer;  // stream/streaming_server.h
+}  // namespace stream
 
 class RuntimeService final : public runtime::v1::RuntimeService::Service {
  public:
@@ -27,6 +31,12 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
                                      runtime::v1::ContainerEventType type) {
       PublishContainerEvent(r, type);
     });
+  }
+
+  // Exec, Attach and PortForward (streaming.cc) hand out URLs of this server; without one they
+  // answer UNAVAILABLE.
+  void SetStreamingServer(std::shared_ptr<stream::StreamingServer> server) {
+    streaming_ = std::move(server);
   }
 
   using Ctx = grpc::ServerContext;
@@ -99,6 +109,7 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   std::shared_ptr<SandboxManager> sandboxes_;
   std::shared_ptr<ContainerManager> containers_;
   std::shared_ptr<StatsCache> stats_;  // writable-layer cache, CPU samples, cgroup reader
+  std::shared_ptr<stream::StreamingServer> streaming_;
   EventHub events_;
   void PublishContainerEvent(const ContainerRecord& r, runtime::v1::ContainerEventType type);
 };

@@ -1,0 +1,126 @@
+// Exec, Attach and PortForward: validate, resolve the target, and hand out a streaming URL
+// (src/stream/streaming_server.h serves it).
+#include "absl/strings/str_cat.h"
+#include "server/runtime_service.h"
+#include "server/status.h"
+#include "stream/streaming_server.h"
+
+namespace tether {
+namespace {
+
+grpc::Status Invalid(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+// The same rules as kubelet's streaming server (validateExecRequest / validateAttachRequest).
+grpc::Status ValidateStreams(bool in, bool out, bool err, bool tty) {
+  if (!in && !out && !err) return Invalid("one of stdin, stdout, or stderr must be set");
+  if (tty && err) return Invalid("tty and stderr cannot both be true");
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<ContainerRecord> RunningContainer(ContainerManager& containers,
+                                                 const std::string& id) {
+  auto c = containers.Get(id);
+  if (!c.ok()) return c.status();
+  ContainerRecord r = (*c)->Snapshot();
+  if (r.state != ContainerState::kRunning) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("container ", r.id, " is not running (", ContainerStateName(r.state), ")"));
+  }
+  return r;
+}
+
+}  // namespace
+
+grpc::Status RuntimeService::Exec(Ctx*, const runtime::v1::ExecRequest* req,
+                                  runtime::v1::ExecResponse* resp) {
+  if (req->container_id().empty()) return Invalid("container_id: is required");
+  if (req->cmd_size() == 0) return Invalid("cmd: is required");
+  if (auto st = ValidateStreams(req->stdin(), req->stdout(), req->stderr(), req->tty()); !st.ok()) {
+    return st;
+  }
+  if (!streaming_) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the streaming server is not running");
+  }
+  auto r = RunningContainer(*containers_, req->container_id());
+  if (!r.ok()) return ToGrpc(r.status());
+  auto runtime = containers_->RuntimeOf(*r);
+  if (!runtime) {
+    return ToGrpc(absl::InternalError("runtime " + r->runtime_name + " is not set up"));
+  }
+  stream::ExecRequest e;
+  e.container_id = r->id;
+  e.cmd.assign(req->cmd().begin(), req->cmd().end());
+  e.tty = req->tty();
+  e.stdin = req->stdin();
+  e.stdout = req->stdout();
+  e.stderr = req->stderr();
+  e.runtime_path = runtime->path();
+  e.runtime_root = runtime->root();
+  e.bundle_dir = r->bundle_dir;
+  e.process = r->runtime_spec.value("process", nlohmann::json::object());
+  auto url = streaming_->GetExec(std::move(e));
+  if (!url.ok()) return ToGrpc(url.status());
+  resp->set_url(*url);
+  return grpc::Status::OK;
+}
+
+grpc::Status RuntimeService::Attach(Ctx*, const runtime::v1::AttachRequest* req,
+                                    runtime::v1::AttachResponse* resp) {
+  if (req->container_id().empty()) return Invalid("container_id: is required");
+  if (auto st = ValidateStreams(req->stdin(), req->stdout(), req->stderr(), req->tty()); !st.ok()) {
+    return st;
+  }
+  if (!streaming_) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the streaming server is not running");
+  }
+  auto r = RunningContainer(*containers_, req->container_id());
+  if (!r.ok()) return ToGrpc(r.status());
+  if (req->stdin() && !r->config.stdin()) {
+    return Invalid(absl::StrCat("container ", r->id, " was not created with stdin"));
+  }
+  stream::AttachRequest a;
+  a.container_id = r->id;
+  a.tty = req->tty();
+  a.stdin = req->stdin();
+  a.stdout = req->stdout();
+  a.stderr = req->stderr();
+  a.stdin_once = r->config.stdin_once();
+  // conmon binds <bundle>/attach (through <sockets>/<id> -> <bundle> when that path is short);
+  // the backend connects through /proc/self/fd when the path is too long for sun_path.
+  a.attach_socket = r->bundle_dir + "/attach";
+  a.bundle_dir = r->bundle_dir;
+  auto url = streaming_->GetAttach(std::move(a));
+  if (!url.ok()) return ToGrpc(url.status());
+  resp->set_url(*url);
+  return grpc::Status::OK;
+}
+
+grpc::Status RuntimeService::PortForward(Ctx*, const runtime::v1::PortForwardRequest* req,
+                                         runtime::v1::PortForwardResponse* resp) {
+  if (req->pod_sandbox_id().empty()) return Invalid("pod_sandbox_id: is required");
+  for (int32_t port : req->port()) {
+    if (port < 1 || port > 65535) return Invalid(absl::StrCat("port: ", port, " is out of range"));
+  }
+  if (!streaming_) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the streaming server is not running");
+  }
+  auto sb = sandboxes_->Get(req->pod_sandbox_id());
+  if (!sb.ok()) return ToGrpc(sb.status());
+  SandboxRecord r = (*sb)->Snapshot();
+  if (r.state != SandboxState::kReady) {
+    return ToGrpc(absl::FailedPreconditionError(
+        absl::StrCat("pod sandbox ", r.id, " is not ready (", SandboxStateName(r.state), ")")));
+  }
+  stream::PortForwardRequest p;
+  p.sandbox_id = r.id;
+  p.netns_path = r.host_network() ? "" : r.netns_path;
+  p.ports.assign(req->port().begin(), req->port().end());
+  auto url = streaming_->GetPortForward(std::move(p));
+  if (!url.ok()) return ToGrpc(url.status());
+  resp->set_url(*url);
+  return grpc::Status::OK;
+}
+
+}  // namespace tether
