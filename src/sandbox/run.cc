@@ -10,6 +10,7 @@
 #include "network/netns.h"
 #include "oci/exit_watcher.h"
 #include "oci/sandbox_spec.h"
+#include "oci/spec_common.h"
 #include "sandbox/sandbox_files.h"
 #include "sandbox/sandbox_manager.h"
 #include "util/file.h"
@@ -30,19 +31,6 @@ std::string Hostname() {
   char buf[256] = {0};
   gethostname(buf, sizeof buf - 1);
   return buf;
-}
-
-// cgroupfs: "<parent>/<id>"; systemd: "<slice>:tether:<id>" as runc expects.
-std::string CgroupsPath(const std::string& driver, const std::string& parent,
-                        const std::string& id) {
-  if (driver == "systemd") {
-    std::string slice = parent.empty() ? "system.slice" : parent;
-    if (auto slash = slice.rfind('/'); slash != std::string::npos) slice = slice.substr(slash + 1);
-    return absl::StrCat(slice, ":tether:", id);
-  }
-  std::string p = parent.empty() ? "/tether" : parent;
-  if (p.back() == '/') p.pop_back();
-  return absl::StrCat(p, "/", id);
 }
 
 }  // namespace
@@ -187,7 +175,7 @@ absl::StatusOr<std::string> SandboxManager::DoRun(const runtime::v1::PodSandboxC
   in.host_uts = r.host_network();
   in.shm_path = r.shm_path;
   for (const auto& [k, v] : config.linux().sysctls()) in.sysctls[k] = v;
-  in.cgroups_path = CgroupsPath(config_.cgroup_driver, r.cgroup_parent, r.id);
+  in.cgroups_path = CgroupsPathFor(config_.cgroup_driver, r.cgroup_parent, r.id);
   in.oom_score_adj = std::max(-998, OwnOomScoreAdj());
   const auto& sc = config.linux().security_context();
   if (sc.has_run_as_user()) in.uid = sc.run_as_user().value();
