@@ -76,13 +76,24 @@ absl::Status FromGrpc(const grpc::Status& st) {
   return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
 }
 
+int E2ENet() {
+  const char* n = getenv("TETHER_E2E_NET");
+  return (n != nullptr && n[0] >= '0' && n[0] <= '9' && n[1] == 0) ? n[0] - '0' : 0;
+}
+
+std::string E2ESubnetPrefix() { return absl::StrCat("10.", 89 + E2ENet(), "."); }
+
+std::string E2ELogRoot() {
+  return E2ENet() == 0 ? "/tmp/tether-e2e-logs" : absl::StrCat("/tmp/tether-e2e-logs-", E2ENet());
+}
+
 runtime::v1::PodSandboxConfig PodConfig(const std::string& name) {
   runtime::v1::PodSandboxConfig c;
   c.mutable_metadata()->set_name(name);
   c.mutable_metadata()->set_namespace_("e2e");
   c.mutable_metadata()->set_uid(absl::StrCat("uid-", name));
   c.set_hostname(name);
-  c.set_log_directory(absl::StrCat("/tmp/tether-e2e-logs/", name, "-", NewId().substr(0, 8)));
+  c.set_log_directory(absl::StrCat(E2ELogRoot(), "/", name, "-", NewId().substr(0, 8)));
   (*c.mutable_labels())["app"] = name;
   (*c.mutable_labels())["suite"] = "e2e";
   return c;
@@ -118,7 +129,7 @@ Daemon::~Daemon() {
   (void)Sh({"ip", "link", "del", options_.bridge});
   if (!::testing::Test::HasFailure() && !getenv("TETHER_E2E_KEEP")) {
     (void)RemoveAll(base_);
-    (void)RemoveAll("/tmp/tether-e2e-logs");
+    (void)RemoveAll(E2ELogRoot());
   }
 }
 
@@ -292,8 +303,8 @@ absl::Status Daemon::RemoveContainer(const std::string& id) {
   return FromGrpc(runtime_->RemoveContainer(&ctx, req, &resp));
 }
 
-absl::StatusOr<runtime::v1::ContainerStatusResponse> Daemon::ContainerStatus(
-    const std::string& id, bool verbose) {
+absl::StatusOr<runtime::v1::ContainerStatusResponse> Daemon::ContainerStatus(const std::string& id,
+                                                                             bool verbose) {
   runtime::v1::ContainerStatusRequest req;
   req.set_container_id(id);
   req.set_verbose(verbose);

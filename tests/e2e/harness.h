@@ -17,9 +17,15 @@ namespace tether::e2e {
 // Skips the current test unless we are root and runc, conmon and the CNI plugins are installed.
 bool CanRunE2E(std::string* why);
 
+// Several e2e runs may share a machine (one per work tree): TETHER_E2E_NET=N (0-9) gives a run its
+// own bridge, subnet (10.(89+N).0.0/16) and pod log root.
+int E2ENet();
+std::string E2ESubnetPrefix();  // "10.89." for net 0
+std::string E2ELogRoot();       // "/tmp/tether-e2e-logs" for net 0
+
 struct DaemonOptions {
-  std::string bridge = "tethere2e0";
-  std::string subnet = "10.89.0.0/16";
+  std::string bridge = "tethere2e" + std::to_string(E2ENet());
+  std::string subnet = E2ESubnetPrefix() + "0.0/16";
   bool with_network = true;       // false: an empty CNI conf dir (NetworkReady false)
   std::string extra_plugin_json;  // appended to the plugin chain, e.g. a failing plugin
   std::string sandbox_image;      // tetherd's sandbox_image ("" = the built-in pause)
@@ -58,7 +64,7 @@ class Daemon {
   absl::Status StopContainer(const std::string& id, int64_t timeout);
   absl::Status RemoveContainer(const std::string& id);
   absl::StatusOr<runtime::v1::ContainerStatusResponse> ContainerStatus(const std::string& id,
-                                                                      bool verbose = true);
+                                                                       bool verbose = true);
   // Polls ContainerStatus (test side) until the container has exited or `seconds` pass.
   absl::StatusOr<runtime::v1::ContainerStatus> WaitExited(const std::string& id, int seconds = 10);
   absl::StatusOr<runtime::v1::ExecSyncResponse> Exec(const std::string& id,
@@ -90,9 +96,9 @@ std::vector<std::string> MountsMentioning(const std::string& needle);
 
 }  // namespace tether::e2e
 
-#define REQUIRE_REGISTRY()                                                    \
-  do {                                                                        \
-    if (::tether::e2e::TestRegistry().empty())                                \
+#define REQUIRE_REGISTRY()                                                           \
+  do {                                                                               \
+    if (::tether::e2e::TestRegistry().empty())                                       \
       GTEST_SKIP() << "no test registry: run through ctest (fixture test_registry)"; \
   } while (0)
 

@@ -106,7 +106,7 @@ TEST_F(SandboxE2E, VersionStatusAndRuntimeConfig) {
   }
   EXPECT_EQ(rc.linux().cgroup_driver(), runtime::v1::CGROUPFS);
   runtime::v1::UpdateRuntimeConfigRequest u;
-  u.mutable_runtime_config()->mutable_network_config()->set_pod_cidr("10.89.0.0/16");
+  u.mutable_runtime_config()->mutable_network_config()->set_pod_cidr(E2ESubnetPrefix() + "0.0/16");
   runtime::v1::UpdateRuntimeConfigResponse ur;
   {
     grpc::ClientContext ctx;
@@ -117,7 +117,7 @@ TEST_F(SandboxE2E, VersionStatusAndRuntimeConfig) {
     s.Clear();
     ASSERT_TRUE(d.runtime().Status(&ctx, sreq, &s).ok());
   }
-  EXPECT_EQ(nlohmann::json::parse(s.info().at("config"))["podCIDR"], "10.89.0.0/16");
+  EXPECT_EQ(nlohmann::json::parse(s.info().at("config"))["podCIDR"], E2ESubnetPrefix() + "0.0/16");
   // Verbs Tether does not implement answer UNIMPLEMENTED with a message, never a crash.
   runtime::v1::CheckpointContainerResponse cc;
   grpc::ClientContext ctx;
@@ -157,7 +157,7 @@ TEST_F(SandboxE2E, RunStatusStopRemoveLeavesNoTrace) {
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(status->status().state(), runtime::v1::SANDBOX_READY);
   EXPECT_EQ(status->status().metadata().name(), "web");
-  EXPECT_TRUE(absl::StartsWith(status->status().network().ip(), "10.89."))
+  EXPECT_TRUE(absl::StartsWith(status->status().network().ip(), E2ESubnetPrefix()))
       << status->status().network().ip();
   EXPECT_EQ(status->status().labels().at("app"), "web");
   auto info = Info(*status);
@@ -391,7 +391,7 @@ TEST_F(SandboxE2E, RestartReadoptsRunningPodsAndNoticesDeadOnes) {
   ASSERT_TRUE(s1.ok());
   EXPECT_EQ(s1->status().state(), runtime::v1::SANDBOX_READY);
   EXPECT_EQ(Info(*s1)["pid"], keep_pid);
-  EXPECT_TRUE(absl::StartsWith(s1->status().network().ip(), "10.89."));
+  EXPECT_TRUE(absl::StartsWith(s1->status().network().ip(), E2ESubnetPrefix()));
   auto s2 = d.PodStatus(*die);
   ASSERT_TRUE(s2.ok());
   EXPECT_EQ(s2->status().state(), runtime::v1::SANDBOX_NOTREADY);
