@@ -45,7 +45,7 @@ nlohmann::json ContainerRecord::ToJson() const {
           {"bundle_dir", bundle_dir},
           {"rootfs", rootfs},
           {"log_path", log_path},
-          {"runtime_spec", runtime_spec},
+          {"runtime_spec", *runtime_spec},
           {"stop_signal", stop_signal},
           {"uid", uid},
           {"username", username}};
@@ -81,7 +81,7 @@ absl::StatusOr<ContainerRecord> ContainerRecord::FromJson(const nlohmann::json& 
     r.bundle_dir = j.value("bundle_dir", "");
     r.rootfs = j.value("rootfs", "");
     r.log_path = j.value("log_path", "");
-    r.runtime_spec = j.value("runtime_spec", nlohmann::json());
+    r.runtime_spec = MakeSharedJson(j.value("runtime_spec", nlohmann::json()));
     r.stop_signal = j.value("stop_signal", "");
     r.uid = j.value("uid", int64_t{0});
     r.username = j.value("username", "");

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "runtime/v1/api.pb.h"
+#include "util/shared_json.h"
 
 namespace tether {
 
@@ -23,7 +24,7 @@ struct ContainerRecord {
   runtime::v1::ContainerConfig config;
   std::string image_id;   // sha256:… of the image config
   std::string image_ref;  // what the request named (as normalized), for ContainerStatus.image
-  std::string image_repo_digest;  // image_ref in ContainerStatus (repo@sha256:…) or the id
+  std::string image_repo_digest;       // image_ref in ContainerStatus (repo@sha256:…) or the id
   std::vector<std::string> chain_ids;  // the snapshots its rootfs stacks, bottom first
   std::string runtime_name;
   ContainerState state = ContainerState::kCreating;
@@ -33,11 +34,11 @@ struct ContainerRecord {
   int pid = 0;
   uint64_t pid_start_time = 0;
   int monitor_pid = 0;
-  std::string bundle_dir;  // <state>/containers/<id>
-  std::string rootfs;      // <bundle>/rootfs (overlay mount)
-  std::string log_path;    // absolute; "" when the pod has no log directory
-  nlohmann::json runtime_spec;
-  std::string stop_signal;  // from the image
+  std::string bundle_dir;                // <state>/containers/<id>
+  std::string rootfs;                    // <bundle>/rootfs (overlay mount)
+  std::string log_path;                  // absolute; "" when the pod has no log directory
+  SharedJson runtime_spec = NullJson();  // the OCI spec (immutable; replaced, never edited)
+  std::string stop_signal;               // from the image
   int64_t uid = 0;
   std::string username;
 
@@ -49,6 +50,7 @@ class Container {
  public:
   explicit Container(ContainerRecord r) : record_(std::move(r)), id_(record_.id) {}
   const std::string& id() const { return id_; }
+  // A copy of the current record (its JSON documents are shared, not copied).
   ContainerRecord Snapshot() const {
     absl::MutexLock l(&mu_);
     return record_;

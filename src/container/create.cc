@@ -177,7 +177,7 @@ absl::StatusOr<std::string> ContainerManager::DoCreate(
   }
   auto spec = BuildContainerSpec(in);
   if (!spec.ok()) return spec.status();
-  r.runtime_spec = *spec;
+  r.runtime_spec = MakeSharedJson(*spec);
   if (auto st = WriteFileAtomic(r.bundle_dir + "/config.json", spec->dump()); !st.ok()) return st;
   const auto& user = (*spec)["process"]["user"];
   r.uid = user.value("uid", int64_t{0});

@@ -1,8 +1,8 @@
 // ExecSync, UpdateContainerResources and ReopenContainerLog.
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/inotify.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "absl/strings/numbers.h"
@@ -56,7 +56,7 @@ absl::StatusOr<ExecSyncResult> ContainerManager::ExecSync(const std::string& id,
   auto runtime = RuntimeOf(r);
   if (!runtime) return absl::InternalError("runtime " + r.runtime_name + " is not set up");
   // The exec'd process gets the container's process settings with the new argv.
-  nlohmann::json process = r.runtime_spec.value("process", nlohmann::json::object());
+  nlohmann::json process = r.runtime_spec->value("process", nlohmann::json::object());
   process["args"] = cmd;
   process["terminal"] = false;
   std::string token = NewId().substr(0, 12);
@@ -64,8 +64,8 @@ absl::StatusOr<ExecSyncResult> ContainerManager::ExecSync(const std::string& id,
   std::string pid_file = absl::StrCat(r.bundle_dir, "/exec-", token, ".pid");
   if (auto st = WriteFileAtomic(process_file, process.dump(), 0600); !st.ok()) return st;
   ProcessOptions o;
-  o.argv = {runtime->path(), "--root", runtime->root(), "exec", "--process", process_file,
-            "--pid-file", pid_file, r.id};
+  o.argv = {runtime->path(), "--root",     runtime->root(), "exec", "--process",
+            process_file,    "--pid-file", pid_file,        r.id};
   o.output_cap = kExecOutputCap;
   if (timeout_seconds > 0) o.timeout = std::chrono::seconds(timeout_seconds);
   // On timeout kill the exec'd process, not runc: runc is its parent and reaps it, so no zombie
@@ -82,8 +82,8 @@ absl::StatusOr<ExecSyncResult> ContainerManager::ExecSync(const std::string& id,
   (void)RemoveFile(pid_file);
   if (!result.ok()) return result.status();
   if (result->timed_out) {
-    return absl::DeadlineExceededError(absl::StrCat("command timed out after ", timeout_seconds,
-                                                    "s: ", cmd[0]));
+    return absl::DeadlineExceededError(
+        absl::StrCat("command timed out after ", timeout_seconds, "s: ", cmd[0]));
   }
   ExecSyncResult out;
   out.stdout_data = std::move(result->out);
@@ -112,12 +112,15 @@ absl::Status ContainerManager::UpdateResources(
   if (auto st = runtime->Update(r.id, oci); !st.ok()) return st;
   {
     absl::MutexLock l(&c->mu_);
-    auto& spec_resources = c->record_.runtime_spec["linux"]["resources"];
+    // The spec is shared with snapshots: change a copy and swap it in.
+    nlohmann::json spec = *c->record_.runtime_spec;
+    auto& spec_resources = spec["linux"]["resources"];
     for (auto& [k, v] : oci.items()) {
       if (v.is_object()) {
         for (auto& [k2, v2] : v.items()) spec_resources[k][k2] = v2;
       }
     }
+    c->record_.runtime_spec = MakeSharedJson(std::move(spec));
     *c->record_.config.mutable_linux()->mutable_resources() = resources;
     r = c->record_;
   }
@@ -139,8 +142,8 @@ absl::Status ContainerManager::ReopenLog(const std::string& id) {
   // conmon's control fifo: "<type> <height> <width>\n", type 2 = reopen the log file.
   Fd ctl(open((r.bundle_dir + "/ctl").c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
   if (!ctl.valid()) {
-    return absl::UnavailableError(absl::StrCat("container ", r.id, ": conmon's control fifo: ",
-                                               strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("container ", r.id, ": conmon's control fifo: ", strerror(errno)));
   }
   static const char kReopen[] = "2 0 0\n";
   if (write(ctl.get(), kReopen, sizeof kReopen - 1) != sizeof kReopen - 1) {

@@ -81,7 +81,7 @@ absl::Status ImageStore::Init() {
       (void)records_.Remove(key);
       continue;
     }
-    r->config = nlohmann::json::parse(*config, nullptr, false);
+    r->config = MakeSharedJson(nlohmann::json::parse(*config, nullptr, false));
     absl::MutexLock l(&mu_);
     images_[r->id] = std::move(*r);
   }
@@ -158,7 +158,7 @@ absl::StatusOr<ResolvedImage> ImageStore::ResolveForContainer(const std::string&
   }
   r.repo_digest = img->repo_digests.empty() ? img->id : img->repo_digests.front();
   r.chain_ids = img->chain_ids;
-  r.config = img->config;
+  r.config = *img->config;
   return r;
 }
 
@@ -239,7 +239,7 @@ absl::StatusOr<std::string> ImageStore::DoPull(const Reference& ref, const Regis
   img.id = manifest->config_digest;
   img.manifest_digest = manifest->manifest_digest;
   img.layers = manifest->layers;
-  img.config = config;
+  img.config = MakeSharedJson(config);
   try {
     for (const auto& d : config.at("rootfs").at("diff_ids")) img.diff_ids.push_back(d);
   } catch (const nlohmann::json::exception&) {

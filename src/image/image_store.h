@@ -19,6 +19,7 @@
 #include "image/registry_client.h"
 #include "image/snapshotter.h"
 #include "store/record_dir.h"
+#include "util/shared_json.h"
 
 namespace tether {
 
@@ -32,7 +33,7 @@ struct ImageRecord {
   std::vector<std::string> chain_ids;
   int64_t size = 0;  // config + compressed layers, as registries count it
   bool pinned = false;
-  nlohmann::json config;  // the OCI image config (loaded from the content store)
+  SharedJson config = NullJson();  // the OCI image config (from the content store; immutable)
 
   nlohmann::json ToJson() const;  // the persisted part (config stays a blob)
   static absl::StatusOr<ImageRecord> FromJson(const nlohmann::json& j);

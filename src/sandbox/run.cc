@@ -144,7 +144,7 @@ absl::StatusOr<std::string> SandboxManager::DoRun(const runtime::v1::PodSandboxC
     }
     r.network_attached = true;
     r.ips = result->ips;
-    r.cni_result = result->raw;
+    r.cni_result = MakeSharedJson(result->raw);
     if (auto st = PersistRecord(r); !st.ok()) return st;
     spdlog::info("sandbox {}: network {} ready, ip {}", short_id, network_->NetworkName(),
                  r.ips.empty() ? "none" : r.ips.front());
@@ -190,8 +190,8 @@ absl::StatusOr<std::string> SandboxManager::DoRun(const runtime::v1::PodSandboxC
                     {"io.kubernetes.cri.sandbox-uid", config.metadata().uid()},
                     {"io.kubernetes.cri.sandbox-log-directory", config.log_directory()}};
   if (auto st = ValidateSandboxSpecInput(in); !st.ok()) return st;
-  r.runtime_spec = BuildSandboxSpec(in);
-  if (auto st = WriteFileAtomic(r.bundle_dir + "/config.json", r.runtime_spec.dump()); !st.ok()) {
+  r.runtime_spec = MakeSharedJson(BuildSandboxSpec(in));
+  if (auto st = WriteFileAtomic(r.bundle_dir + "/config.json", r.runtime_spec->dump()); !st.ok()) {
     return st;
   }
   MonitorSpec ms;

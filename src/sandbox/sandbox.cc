@@ -57,10 +57,10 @@ nlohmann::json SandboxRecord::ToJson() const {
           {"pid_start_time", pid_start_time},
           {"monitor_pid", monitor_pid},
           {"ips", ips},
-          {"cni_result", cni_result},
+          {"cni_result", *cni_result},
           {"network_attached", network_attached},
           {"pod_cidr", pod_cidr},
-          {"runtime_spec", runtime_spec},
+          {"runtime_spec", *runtime_spec},
           {"image_id", image_id},
           {"chain_ids", chain_ids}};
 }
@@ -86,10 +86,10 @@ absl::StatusOr<SandboxRecord> SandboxRecord::FromJson(const nlohmann::json& j) {
     r.pid_start_time = j.value("pid_start_time", uint64_t{0});
     r.monitor_pid = j.value("monitor_pid", 0);
     r.ips = j.value("ips", std::vector<std::string>{});
-    r.cni_result = j.value("cni_result", nlohmann::json());
+    r.cni_result = MakeSharedJson(j.value("cni_result", nlohmann::json()));
     r.network_attached = j.value("network_attached", false);
     r.pod_cidr = j.value("pod_cidr", "");
-    r.runtime_spec = j.value("runtime_spec", nlohmann::json());
+    r.runtime_spec = MakeSharedJson(j.value("runtime_spec", nlohmann::json()));
     r.image_id = j.value("image_id", "");
     r.chain_ids = j.value("chain_ids", std::vector<std::string>{});
     return r;

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "runtime/v1/api.pb.h"
+#include "util/shared_json.h"
 
 namespace tether {
 
@@ -33,12 +34,12 @@ struct SandboxRecord {
   uint64_t pid_start_time = 0;  // /proc/PID/stat starttime, to tell a reused pid
   int monitor_pid = 0;
   std::vector<std::string> ips;
-  nlohmann::json cni_result;
-  bool network_attached = false;  // CNI ADD done and DEL not yet
-  std::string pod_cidr;           // as passed to CNI at ADD
-  nlohmann::json runtime_spec;    // the pause's OCI spec, for inspection
-  std::string image_id;                // the sandbox image, when configured ("" = built-in pause)
-  std::vector<std::string> chain_ids;  // its snapshots (kept from garbage collection)
+  SharedJson cni_result = NullJson();
+  bool network_attached = false;         // CNI ADD done and DEL not yet
+  std::string pod_cidr;                  // as passed to CNI at ADD
+  SharedJson runtime_spec = NullJson();  // the pause's OCI spec, for inspection
+  std::string image_id;                  // the sandbox image, when configured ("" = built-in pause)
+  std::vector<std::string> chain_ids;    // its snapshots (kept from garbage collection)
 
   nlohmann::json ToJson() const;
   static absl::StatusOr<SandboxRecord> FromJson(const nlohmann::json& j);
@@ -55,7 +56,7 @@ class Sandbox {
   explicit Sandbox(SandboxRecord r) : record_(std::move(r)) {}
   const std::string& id() const { return id_; }
 
-  // A copy of the current record.
+  // A copy of the current record (its JSON documents are shared, not copied).
   SandboxRecord Snapshot() const {
     absl::MutexLock l(&mu_);
     return record_;

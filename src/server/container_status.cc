@@ -45,7 +45,7 @@ void FillContainerStatus(const ContainerRecord& r, runtime::v1::ContainerStatus*
     *s->mutable_resources()->mutable_linux() = r.config.linux().resources();
   }
   auto* user = s->mutable_user()->mutable_linux();
-  const auto& spec_user = r.runtime_spec.value("process", nlohmann::json::object())
+  const auto& spec_user = r.runtime_spec->value("process", nlohmann::json::object())
                               .value("user", nlohmann::json::object());
   user->set_uid(spec_user.value("uid", int64_t{0}));
   user->set_gid(spec_user.value("gid", int64_t{0}));
@@ -63,7 +63,7 @@ std::string VerboseInfo(const ContainerRecord& r) {
                          {"snapshotKey", r.id},
                          {"snapshotter", "overlayfs"},
                          {"runtimeType", r.runtime_name},
-                         {"runtimeSpec", r.runtime_spec},
+                         {"runtimeSpec", *r.runtime_spec},
                          {"bundle", r.bundle_dir},
                          {"rootfs", r.rootfs},
                          {"monitorPid", r.monitor_pid}};

@@ -18,7 +18,7 @@ void FillImage(const ImageRecord& img, runtime::v1::Image* out) {
   out->mutable_spec()->set_image(img.id);
   out->set_pinned(img.pinned);
   // The image's User: a number (or number:group) is a uid, anything else a name.
-  std::string user = img.config.value("config", nlohmann::json::object()).value("User", "");
+  std::string user = img.config->value("config", nlohmann::json::object()).value("User", "");
   std::string first = user.substr(0, user.find(':'));
   int64_t uid;
   if (!first.empty() && absl::SimpleAtoi(first, &uid)) {
@@ -62,7 +62,7 @@ grpc::Status ImageService::ImageStatus(Ctx*, const runtime::v1::ImageStatusReque
     nlohmann::json info = {{"id", img->id},
                            {"manifestDigest", img->manifest_digest},
                            {"chainIDs", img->chain_ids},
-                           {"imageSpec", img->config}};
+                           {"imageSpec", *img->config}};
     (*resp->mutable_info())["info"] = info.dump();
   }
   return grpc::Status::OK;

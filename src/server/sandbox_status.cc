@@ -43,8 +43,8 @@ std::string VerboseInfo(const SandboxRecord& r) {
                          {"runtimeHandler", r.runtime_handler},
                          {"runtimeType", r.runtime_name},
                          {"config", nlohmann::json::parse(config_json, nullptr, false)},
-                         {"runtimeSpec", r.runtime_spec},
-                         {"cniResult", r.cni_result},
+                         {"runtimeSpec", *r.runtime_spec},
+                         {"cniResult", *r.cni_result},
                          {"bundle", r.bundle_dir},
                          {"monitorPid", r.monitor_pid}};
   return info.dump();

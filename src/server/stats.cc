@@ -102,7 +102,7 @@ std::optional<CgroupStats> FillContainerStats(StatsCache& cache, const std::stri
   *fs->mutable_inodes_used() = U64(layer ? layer->inodes : 0);
 
   if (r.state != ContainerState::kRunning) return std::nullopt;
-  auto s = ReadSpecCgroup(cache.cgroups(), r.runtime_spec);
+  auto s = ReadSpecCgroup(cache.cgroups(), *r.runtime_spec);
   if (!s.ok()) {
     // It may have exited a moment ago; the exit handler will record it.
     spdlog::debug("stats: container {}: {}", r.id.substr(0, 13), s.status().message());
@@ -158,7 +158,7 @@ void FillPodStats(StatsCache& cache, const std::string& fs_mountpoint, const San
   std::optional<CgroupStats> pod;
   if (!sb.config.linux().cgroup_parent().empty()) {
     // The pod's own cgroup: the pause's parent (never the hierarchy's root).
-    auto rel = CgroupRelativePath(CgroupsPathOf(sb.runtime_spec));
+    auto rel = CgroupRelativePath(CgroupsPathOf(*sb.runtime_spec));
     if (rel.ok() && ParentCgroup(*rel) != "/") {
       auto s = cache.cgroups().Read(ParentCgroup(*rel));
       if (s.ok()) {
@@ -169,7 +169,7 @@ void FillPodStats(StatsCache& cache, const std::string& fs_mountpoint, const San
     }
   }
   if (!pod) {
-    if (auto pause = ReadSpecCgroup(cache.cgroups(), sb.runtime_spec); pause.ok()) {
+    if (auto pause = ReadSpecCgroup(cache.cgroups(), *sb.runtime_spec); pause.ok()) {
       parts.push_back(*pause);
     } else {
       spdlog::debug("stats: sandbox {} pause: {}", sb.id.substr(0, 13), pause.status().message());

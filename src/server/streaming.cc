@@ -59,7 +59,7 @@ grpc::Status RuntimeService::Exec(Ctx*, const runtime::v1::ExecRequest* req,
   e.runtime_path = runtime->path();
   e.runtime_root = runtime->root();
   e.bundle_dir = r->bundle_dir;
-  e.process = r->runtime_spec.value("process", nlohmann::json::object());
+  e.process = r->runtime_spec->value("process", nlohmann::json::object());
   auto url = streaming_->GetExec(std::move(e));
   if (!url.ok()) return ToGrpc(url.status());
   resp->set_url(*url);
