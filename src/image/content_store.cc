@@ -142,9 +142,9 @@ absl::Status ContentStore::Init() {
 }
 
 std::string ContentStore::PathOf(const std::string& digest) const {
-  std::string hex;
-  if (!content_hash::ParseSha256(digest, &hex)) return "";
-  return absl::StrCat(BlobsDir(), "/", hex);
+  auto d = ParseDigest(digest);
+  if (!d.ok()) return "";
+  return absl::StrCat(BlobsDir(), "/", d->hex);
 }
 
 bool ContentStore::Has(const std::string& digest) const {
@@ -178,7 +178,7 @@ absl::StatusOr<std::string> ContentStore::ReadBlob(const std::string& digest,
     done += static_cast<size_t>(r);
   }
   out.resize(done);
-  if (content_hash::DigestOf(out) != digest) {
+  if (Sha256Digest(out) != digest) {
     return absl::DataLossError(absl::StrCat("blob ", digest, " is corrupted on disk (", path, ")"));
   }
   return out;
@@ -186,11 +186,12 @@ absl::StatusOr<std::string> ContentStore::ReadBlob(const std::string& digest,
 
 absl::StatusOr<std::unique_ptr<ContentWriter>> ContentStore::NewWriter(
     const std::string& expected_digest, int64_t expected_size) {
-  std::string hex;
-  if (!content_hash::ParseSha256(expected_digest, &hex)) {
+  auto parsed = ParseDigest(expected_digest);
+  if (!parsed.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("bad digest \"", expected_digest, "\": want sha256:<64 hex>"));
   }
+  const std::string& hex = parsed->hex;
   std::string temp = absl::StrCat(IngestDir(), "/", hex, "-", NewId().substr(0, 12));
   Fd fd(open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd.valid()) return ErrnoError(absl::StrCat("create ", temp));
@@ -220,7 +221,7 @@ std::vector<std::string> ContentStore::List() const {
   if (d == nullptr) return out;
   while (struct dirent* e = readdir(d)) {
     std::string digest = absl::StrCat("sha256:", e->d_name);
-    if (content_hash::ParseSha256(digest)) out.push_back(std::move(digest));
+    if (ValidateDigest(digest).ok()) out.push_back(std::move(digest));
   }
   closedir(d);
   std::sort(out.begin(), out.end());

@@ -16,7 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "image/content_hash.h"
+#include "image/digest.h"
 #include "util/fd.h"
 
 namespace tether {
@@ -50,7 +50,7 @@ class ContentWriter {
   std::string temp_path_;
   std::string final_path_;
   Fd fd_;
-  content_hash::Sha256Stream hash_;
+  Sha256 hash_;
   int64_t written_ = 0;
   bool done_ = false;  // committed, aborted or failed
 };

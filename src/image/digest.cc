@@ -1,11 +1,17 @@
 #include "image/digest.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "util/fd.h"
 
 namespace tether {
 namespace {
@@ -42,6 +48,7 @@ absl::StatusOr<Digest> ParseDigest(const std::string& digest) {
 absl::Status ValidateDigest(const std::string& digest) { return ParseDigest(digest).status(); }
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  // Allocation failure or a missing sha256 in libcrypto cannot be handled meaningfully.
   if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) std::abort();
 }
 
@@ -61,7 +68,7 @@ Sha256& Sha256::operator=(Sha256&& other) noexcept {
   return *this;
 }
 
-void Sha256::Update(const char* data, size_t n) {
+void Sha256::Update(const void* data, size_t n) {
   if (ctx_ == nullptr || !hex_.empty() || n == 0) return;
   EVP_DigestUpdate(ctx_, data, n);
 }
@@ -83,6 +90,24 @@ std::string Sha256::HexDigest() {
 std::string Sha256Digest(const std::string& data) {
   Sha256 h;
   h.Update(data);
+  return h.Digest();
+}
+
+absl::StatusOr<std::string> Sha256FileDigest(const std::string& path) {
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " does not exist"));
+    return absl::InternalError(absl::StrCat("open ", path, ": ", strerror(errno)));
+  }
+  Sha256 h;
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    ssize_t r = read(fd.get(), buf.data(), buf.size());
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return absl::InternalError(absl::StrCat("read ", path, ": ", strerror(errno)));
+    if (r == 0) break;
+    h.Update(buf.data(), static_cast<size_t>(r));
+  }
   return h.Digest();
 }
 

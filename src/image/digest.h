@@ -1,4 +1,7 @@
-// Content digests: "sha256:<64 lowercase hex>" validation and a streaming SHA-256.
+// Content digests, the one SHA-256 API of tether: "sha256:<64 lowercase hex>" parsing and
+// validation, a streaming SHA-256 (`Sha256`) and one-shot conveniences on top of it for a string
+// (`Sha256Digest`) and a file (`Sha256FileDigest`). Used by the registry client, the content
+// store, the unpacker and the snapshotter.
 #pragma once
 
 #include <cstddef>
@@ -35,7 +38,7 @@ class Sha256 {
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
 
-  void Update(const char* data, size_t n);
+  void Update(const void* data, size_t n);
   void Update(const std::string& data) { Update(data.data(), data.size()); }
   // Finishes the hash: 64 lowercase hex characters. Further Updates are ignored; repeated calls
   // return the same value.
@@ -50,5 +53,7 @@ class Sha256 {
 
 // "sha256:<hex>" of `data`.
 std::string Sha256Digest(const std::string& data);
+// "sha256:<hex>" of the file's content. NOT_FOUND when it does not exist.
+absl::StatusOr<std::string> Sha256FileDigest(const std::string& path);
 
 }  // namespace tether

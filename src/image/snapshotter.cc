@@ -16,7 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "image/content_hash.h"
+#include "image/digest.h"
 #include "image/unpacker.h"
 #include "util/fd.h"
 #include "util/file.h"
@@ -213,7 +213,7 @@ std::string Snapshotter::ChainId(const std::vector<std::string>& diff_ids, size_
   if (upto >= diff_ids.size()) return "";
   std::string chain = diff_ids[0];
   for (size_t i = 1; i <= upto; ++i) {
-    chain = content_hash::DigestOf(absl::StrCat(chain, " ", diff_ids[i]));
+    chain = Sha256Digest(absl::StrCat(chain, " ", diff_ids[i]));
   }
   return chain;
 }
@@ -221,16 +221,15 @@ std::string Snapshotter::ChainId(const std::vector<std::string>& diff_ids, size_
 std::vector<std::string> Snapshotter::ChainIds(const std::vector<std::string>& diff_ids) {
   std::vector<std::string> out;
   for (size_t i = 0; i < diff_ids.size(); ++i) {
-    out.push_back(i == 0 ? diff_ids[0]
-                         : content_hash::DigestOf(absl::StrCat(out.back(), " ", diff_ids[i])));
+    out.push_back(i == 0 ? diff_ids[0] : Sha256Digest(absl::StrCat(out.back(), " ", diff_ids[i])));
   }
   return out;
 }
 
 std::string Snapshotter::DirOf(const std::string& chain_id) const {
-  std::string hex;
-  if (!content_hash::ParseSha256(chain_id, &hex)) return "";
-  return absl::StrCat(LayersDir(), "/", hex, "/fs");
+  auto d = ParseDigest(chain_id);
+  if (!d.ok()) return "";
+  return absl::StrCat(LayersDir(), "/", d->hex, "/fs");
 }
 
 bool Snapshotter::Has(const std::string& chain_id) const {
@@ -241,11 +240,12 @@ bool Snapshotter::Has(const std::string& chain_id) const {
 
 absl::Status Snapshotter::Commit(const std::string& chain_id, const std::string& blob_path,
                                  const std::string& expected_diff_id) {
-  std::string hex;
-  if (!content_hash::ParseSha256(chain_id, &hex)) {
+  auto parsed = ParseDigest(chain_id);
+  if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("bad chain id \"", chain_id, "\""));
   }
-  if (!content_hash::ParseSha256(expected_diff_id)) {
+  const std::string& hex = parsed->hex;
+  if (!ValidateDigest(expected_diff_id).ok()) {
     return absl::InvalidArgumentError(absl::StrCat("bad diff id \"", expected_diff_id, "\""));
   }
   if (Has(chain_id)) return absl::OkStatus();
@@ -294,10 +294,11 @@ absl::Status Snapshotter::Commit(const std::string& chain_id, const std::string&
 }
 
 absl::Status Snapshotter::Remove(const std::string& chain_id) {
-  std::string hex;
-  if (!content_hash::ParseSha256(chain_id, &hex)) {
+  auto parsed = ParseDigest(chain_id);
+  if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("bad chain id \"", chain_id, "\""));
   }
+  const std::string& hex = parsed->hex;
   std::string dir = absl::StrCat(LayersDir(), "/", hex);
   // Move it out of sight first: a half-deleted layer must never look committed.
   std::string doomed = absl::StrCat(IngestDir(), "/rm-", hex, "-", NewId().substr(0, 12));

@@ -19,7 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "image/content_hash.h"
+#include "image/digest.h"
 #include "util/fd.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -131,7 +131,7 @@ class DecompressedStream {
  private:
   std::string path_;
   ArchivePtr a_;
-  content_hash::Sha256Stream hash_;
+  Sha256 hash_;
   uint64_t total_ = 0;
   bool eof_ = false;
 };

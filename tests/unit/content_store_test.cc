@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "image/content_hash.h"
+#include "image/digest.h"
 #include "util/file.h"
 #include "util/id.h"
 
@@ -38,22 +38,23 @@ class ContentStoreTest : public ::testing::Test {
 };
 
 TEST(ContentHashTest, KnownValuesAndParsing) {
-  EXPECT_EQ(content_hash::DigestOf(""),
+  EXPECT_EQ(Sha256Digest(""),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(content_hash::DigestOf("abc"),
+  EXPECT_EQ(Sha256Digest("abc"),
             "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  std::string hex;
-  EXPECT_TRUE(content_hash::ParseSha256(content_hash::DigestOf("x"), &hex));
+  absl::StatusOr<Digest> parsed = ParseDigest(Sha256Digest("x"));
+  EXPECT_TRUE(parsed.ok());
+  std::string hex = parsed.ok() ? parsed->hex : "";
   EXPECT_EQ(hex.size(), 64u);
-  EXPECT_FALSE(content_hash::ParseSha256("sha256:abc"));
-  EXPECT_FALSE(content_hash::ParseSha256("sha512:" + std::string(64, 'a')));
-  EXPECT_FALSE(content_hash::ParseSha256("sha256:" + std::string(64, 'A')));
-  EXPECT_FALSE(content_hash::ParseSha256("sha256:" + std::string(63, 'a') + "/"));
+  EXPECT_FALSE(ValidateDigest("sha256:abc").ok());
+  EXPECT_FALSE(ValidateDigest("sha512:" + std::string(64, 'a')).ok());
+  EXPECT_FALSE(ValidateDigest("sha256:" + std::string(64, 'A')).ok());
+  EXPECT_FALSE(ValidateDigest("sha256:" + std::string(63, 'a') + "/").ok());
 }
 
 TEST_F(ContentStoreTest, WriteCommitReadListDelete) {
   std::string data = "hello, blob";
-  std::string digest = content_hash::DigestOf(data);
+  std::string digest = Sha256Digest(data);
   EXPECT_FALSE(store_->Has(digest));
   auto w = store_->NewWriter(digest, static_cast<int64_t>(data.size()));
   ASSERT_TRUE(w.ok()) << w.status();
@@ -67,10 +68,10 @@ TEST_F(ContentStoreTest, WriteCommitReadListDelete) {
   EXPECT_EQ(*store_->ReadBlob(digest, 1024), data);
   EXPECT_EQ(*store_->Size(digest), static_cast<int64_t>(data.size()));
   EXPECT_EQ(store_->ReadBlob(digest, 3).status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(*content_hash::DigestOfFile(store_->PathOf(digest)), digest);
+  EXPECT_EQ(*Sha256FileDigest(store_->PathOf(digest)), digest);
 
   std::string other = "second";
-  ASSERT_TRUE(store_->Put(content_hash::DigestOf(other), other).ok());
+  ASSERT_TRUE(store_->Put(Sha256Digest(other), other).ok());
   auto list = store_->List();
   ASSERT_EQ(list.size(), 2u);
   EXPECT_TRUE(std::is_sorted(list.begin(), list.end()));
@@ -84,7 +85,7 @@ TEST_F(ContentStoreTest, WriteCommitReadListDelete) {
 }
 
 TEST_F(ContentStoreTest, DigestMismatchIsDataLossAndStoresNothing) {
-  std::string digest = content_hash::DigestOf("expected");
+  std::string digest = Sha256Digest("expected");
   auto w = store_->NewWriter(digest, -1);
   ASSERT_TRUE(w.ok());
   ASSERT_TRUE((*w)->Write("tampered", 8).ok());
@@ -98,7 +99,7 @@ TEST_F(ContentStoreTest, DigestMismatchIsDataLossAndStoresNothing) {
 
 TEST_F(ContentStoreTest, SizeMismatchIsDataLoss) {
   std::string data = "12345";
-  std::string digest = content_hash::DigestOf(data);
+  std::string digest = Sha256Digest(data);
   {
     auto w = store_->NewWriter(digest, 4);  // fewer bytes expected than sent
     ASSERT_TRUE(w.ok());
@@ -115,7 +116,7 @@ TEST_F(ContentStoreTest, SizeMismatchIsDataLoss) {
 }
 
 TEST_F(ContentStoreTest, DestructorAndAbortDropTheTempFile) {
-  std::string digest = content_hash::DigestOf("abc");
+  std::string digest = Sha256Digest("abc");
   {
     auto w = store_->NewWriter(digest, 3);
     ASSERT_TRUE(w.ok());
@@ -144,7 +145,7 @@ TEST_F(ContentStoreTest, BadDigestsAreRejected) {
 TEST_F(ContentStoreTest, ConcurrentWritersOfTheSameDigest) {
   std::string data(1 << 20, 'z');
   for (size_t i = 0; i < data.size(); i += 997) data[i] = static_cast<char>('a' + i % 26);
-  std::string digest = content_hash::DigestOf(data);
+  std::string digest = Sha256Digest(data);
   constexpr int kWriters = 6;
   std::vector<absl::Status> results(kWriters);
   std::vector<std::thread> threads;
@@ -173,7 +174,7 @@ TEST_F(ContentStoreTest, ConcurrentWritersOfTheSameDigest) {
 }
 
 TEST_F(ContentStoreTest, InitRemovesCrashLeftovers) {
-  std::string digest = content_hash::DigestOf("partial");
+  std::string digest = Sha256Digest("partial");
   auto w = store_->NewWriter(digest, 7);
   ASSERT_TRUE(w.ok());
   ASSERT_TRUE((*w)->Write("par", 3).ok());
@@ -189,7 +190,7 @@ TEST_F(ContentStoreTest, InitRemovesCrashLeftovers) {
 
 TEST_F(ContentStoreTest, ReadBlobDetectsCorruption) {
   std::string data = "{\"schemaVersion\":2}";
-  std::string digest = content_hash::DigestOf(data);
+  std::string digest = Sha256Digest(data);
   ASSERT_TRUE(store_->Put(digest, data).ok());
   ASSERT_TRUE(WriteFileAtomic(store_->PathOf(digest), "{\"schemaVersion\":3}").ok());
   EXPECT_EQ(store_->ReadBlob(digest, 1024).status().code(), absl::StatusCode::kDataLoss);

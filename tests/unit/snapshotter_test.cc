@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "image/content_hash.h"
+#include "image/digest.h"
 #include "util/file.h"
 #include "util/id.h"
 #include "util/mount.h"
@@ -69,7 +69,7 @@ class SnapshotterTest : public ::testing::Test {
     std::string tar = Layer(entries);
     std::string path = dir_ + "/blob-" + NewId().substr(0, 8);
     EXPECT_TRUE(WriteFileAtomic(path, tar).ok());
-    return {path, content_hash::DigestOf(tar)};
+    return {path, Sha256Digest(tar)};
   }
 
   // Commits layers bottom to top; returns their chain ids.
@@ -122,7 +122,7 @@ TEST(ChainIdTest, FollowsTheImageSpec) {
 TEST_F(SnapshotterTest, CommitVerifiesTheDiffId) {
   if (!Root()) GTEST_SKIP() << "needs root";
   auto [blob, diff_id] = Blob({{.path = "f", .data = "x"}});
-  const std::string wrong = content_hash::DigestOf("something else");
+  const std::string wrong = Sha256Digest("something else");
   auto st = snap_->Commit(diff_id, blob, wrong);
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
   EXPECT_FALSE(snap_->Has(diff_id));
@@ -272,7 +272,7 @@ TEST_F(SnapshotterTest, PrepareChecksItsInputs) {
   const std::string rootfs = dir_ + "/rootfs";
   EXPECT_EQ(snap_->PrepareContainer("../x", {}, rootfs).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(snap_->PrepareContainer("c", {content_hash::DigestOf("nope")}, rootfs).status().code(),
+  EXPECT_EQ(snap_->PrepareContainer("c", {Sha256Digest("nope")}, rootfs).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_FALSE(PathExists(dir_ + "/snapshots/containers/c"));
 }

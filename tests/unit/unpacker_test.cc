@@ -16,7 +16,7 @@
 #include <filesystem>
 #include <optional>
 
-#include "image/content_hash.h"
+#include "image/digest.h"
 #include "util/file.h"
 #include "util/id.h"
 #include "util/log.h"
@@ -170,7 +170,7 @@ TEST_F(UnpackerTest, KeepsOwnersModesLinksDevicesXattrsAndWhiteouts) {
   std::string blob = WriteBlob(Compress(tar, "gzip"));
   auto diff_id = UnpackLayer(blob, target_);
   ASSERT_TRUE(diff_id.ok()) << diff_id.status();
-  EXPECT_EQ(*diff_id, content_hash::DigestOf(tar));
+  EXPECT_EQ(*diff_id, Sha256Digest(tar));
   EXPECT_EQ(*DiffIdOf(blob), *diff_id);
 
   struct stat st;
@@ -238,7 +238,7 @@ TEST_F(UnpackerTest, KeepsOwnersModesLinksDevicesXattrsAndWhiteouts) {
 TEST_F(UnpackerTest, GzipZstdAndPlainGiveTheSameTreeAndDiffId) {
   if (!Root()) GTEST_SKIP() << "needs root";
   std::string tar = BuildTar({{.path = "a/b", .data = "b"}, {.path = "c", .data = "c"}});
-  const std::string want = content_hash::DigestOf(tar);
+  const std::string want = Sha256Digest(tar);
   for (const std::string filter : {"gzip", "zstd", "none"}) {
     SCOPED_TRACE(filter);
     std::string blob = WriteBlob(filter == "none" ? tar : Compress(tar, filter), filter);
@@ -263,12 +263,12 @@ TEST_F(UnpackerTest, EmptyLayers) {
   // A zero-byte blob.
   r = UnpackLayer(WriteBlob(""), target_ + "-0");
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r, content_hash::DigestOf(""));
+  EXPECT_EQ(*r, Sha256Digest(""));
 }
 
 TEST_F(UnpackerTest, DiffIdWithoutRoot) {
   std::string tar = BuildTar({{.path = "f", .data = "data"}});
-  EXPECT_EQ(*DiffIdOf(WriteBlob(Compress(tar, "gzip"))), content_hash::DigestOf(tar));
+  EXPECT_EQ(*DiffIdOf(WriteBlob(Compress(tar, "gzip"))), Sha256Digest(tar));
   EXPECT_EQ(DiffIdOf(dir_ + "/missing").status().code(), absl::StatusCode::kNotFound);
 }
 
