@@ -29,22 +29,13 @@ class ContainerE2E : public ::testing::Test {
 
   // A ready pod with the pod PID namespace shared.
   std::string Pod(const std::string& name, runtime::v1::PodSandboxConfig* config) {
-    *config = PodConfig(name);
-    config->mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(
-        runtime::v1::POD);
-    auto id = daemon_->RunPod(name, config);
-    EXPECT_TRUE(id.ok()) << id.status();
-    return id.ok() ? *id : "";
+    *config = SharedPidPodConfig(name);
+    return StartedPod(*daemon_, config);
   }
 
   std::string Run(const std::string& pod, const runtime::v1::PodSandboxConfig& pod_config,
                   const runtime::v1::ContainerConfig& config) {
-    auto id = daemon_->CreateContainer(pod, config, pod_config);
-    EXPECT_TRUE(id.ok()) << id.status() << daemon_->Log();
-    if (!id.ok()) return "";
-    auto st = daemon_->StartContainer(*id);
-    EXPECT_TRUE(st.ok()) << st;
-    return *id;
+    return StartedContainer(*daemon_, pod, pod_config, config);
   }
 
   std::unique_ptr<Daemon> daemon_;

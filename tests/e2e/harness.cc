@@ -99,6 +99,30 @@ runtime::v1::PodSandboxConfig PodConfig(const std::string& name) {
   return c;
 }
 
+runtime::v1::PodSandboxConfig SharedPidPodConfig(const std::string& name) {
+  runtime::v1::PodSandboxConfig c = PodConfig(name);
+  c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(
+      runtime::v1::POD);
+  return c;
+}
+
+std::string StartedPod(Daemon& d, runtime::v1::PodSandboxConfig* config) {
+  auto id = d.RunPod(config->metadata().name(), config);
+  EXPECT_TRUE(id.ok()) << id.status() << d.Log();
+  return id.ok() ? *id : "";
+}
+
+std::string StartedContainer(Daemon& d, const std::string& pod,
+                             const runtime::v1::PodSandboxConfig& pod_config,
+                             const runtime::v1::ContainerConfig& config) {
+  auto id = d.CreateContainer(pod, config, pod_config);
+  EXPECT_TRUE(id.ok()) << id.status() << d.Log();
+  if (!id.ok()) return "";
+  auto st = d.StartContainer(*id);
+  EXPECT_TRUE(st.ok()) << st;
+  return *id;
+}
+
 Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
   base_ = absl::StrCat("/tmp/tether-e2e-", NewId().substr(0, 10));
   root_ = base_ + "/root";

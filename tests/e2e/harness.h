@@ -81,6 +81,16 @@ class Daemon {
 };
 
 runtime::v1::PodSandboxConfig PodConfig(const std::string& name);
+// PodConfig(name) with the pod's PID namespace shared by its containers (NamespaceMode POD).
+runtime::v1::PodSandboxConfig SharedPidPodConfig(const std::string& name);
+
+// For test bodies: a failure is a test failure (EXPECT, with the daemon's log) and returns "".
+// RunPodSandbox with `*config` (PodConfig of its name when it has no metadata); the pod's id.
+std::string StartedPod(Daemon& d, runtime::v1::PodSandboxConfig* config);
+// CreateContainer + StartContainer in `pod`: the id of the running container.
+std::string StartedContainer(Daemon& d, const std::string& pod,
+                             const runtime::v1::PodSandboxConfig& pod_config,
+                             const runtime::v1::ContainerConfig& config);
 
 // The test registry the CTest fixture started ("127.0.0.1:PORT"), or "" when there is none.
 std::string TestRegistry();

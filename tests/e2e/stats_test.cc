@@ -69,20 +69,11 @@ class StatsE2E : public ::testing::Test {
     ASSERT_TRUE(id.ok()) << id.status() << daemon_->Log();
   }
 
-  std::string Pod(runtime::v1::PodSandboxConfig* config) {
-    auto id = daemon_->RunPod(config->metadata().name(), config);
-    EXPECT_TRUE(id.ok()) << id.status() << daemon_->Log();
-    return id.ok() ? *id : "";
-  }
+  std::string Pod(runtime::v1::PodSandboxConfig* config) { return StartedPod(*daemon_, config); }
 
   std::string Run(const std::string& pod, const runtime::v1::PodSandboxConfig& pod_config,
                   const runtime::v1::ContainerConfig& config) {
-    auto id = daemon_->CreateContainer(pod, config, pod_config);
-    EXPECT_TRUE(id.ok()) << id.status() << daemon_->Log();
-    if (!id.ok()) return "";
-    auto st = daemon_->StartContainer(*id);
-    EXPECT_TRUE(st.ok()) << st;
-    return *id;
+    return StartedContainer(*daemon_, pod, pod_config, config);
   }
 
   grpc::Status CStats(const std::string& id, ContainerStats* out) {

@@ -85,12 +85,7 @@ class StreamingE2E : public ::testing::Test {
 
   std::string Run(const std::string& pod, const runtime::v1::PodSandboxConfig& pod_config,
                   const runtime::v1::ContainerConfig& config) {
-    auto id = daemon_->CreateContainer(pod, config, pod_config);
-    EXPECT_TRUE(id.ok()) << id.status() << daemon_->Log();
-    if (!id.ok()) return "";
-    auto st = daemon_->StartContainer(*id);
-    EXPECT_TRUE(st.ok()) << st;
-    return *id;
+    return StartedContainer(*daemon_, pod, pod_config, config);
   }
 
   // A pod with a long-running busybox container.
