@@ -7,10 +7,11 @@
 #include "absl/time/clock.h"
 #include "oci/container_spec.h"
 #include "oci/exit_watcher.h"
-#include "util/process.h"
 #include "util/file.h"
+#include "util/id.h"
 #include "util/log.h"
 #include "util/proc.h"
+#include "util/process.h"
 
 namespace tether {
 
@@ -32,8 +33,8 @@ absl::Status ContainerManager::Init() {
   if (auto st = records_.Init(); !st.ok()) return st;
   if (auto st = MakeDirs(bundles_, 0711); !st.ok()) return st;
   for (const auto& [name, rt] : runtimes_) {
-    auto features = RunProcess({.argv = {rt->path(), "features"},
-                                .timeout = std::chrono::seconds(10)});
+    auto features =
+        RunProcess({.argv = {rt->path(), "features"}, .timeout = std::chrono::seconds(10)});
     nlohmann::json j;
     if (features.ok() && features->ok()) j = nlohmann::json::parse(features->out, nullptr, false);
     rro_[name] = RuntimeSupportsRro(j, ProbeHostFeatures());
@@ -59,18 +60,7 @@ std::shared_ptr<OciRuntime> ContainerManager::RuntimeOf(const ContainerRecord& r
 absl::StatusOr<std::shared_ptr<Container>> ContainerManager::Get(const std::string& id) const {
   if (id.empty()) return absl::InvalidArgumentError("container_id is required");
   absl::MutexLock l(&mu_);
-  if (auto it = containers_.find(id); it != containers_.end()) return it->second;
-  std::shared_ptr<Container> found;
-  for (auto p = containers_.lower_bound(id); p != containers_.end(); ++p) {
-    if (!absl::StartsWith(p->first, id)) break;
-    if (found) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("container id prefix \"", id, "\" is ambiguous"));
-    }
-    found = p->second;
-  }
-  if (!found) return absl::NotFoundError(absl::StrCat("container \"", id, "\" not found"));
-  return found;
+  return FindByIdPrefix(containers_, id, "container");
 }
 
 std::vector<std::shared_ptr<Container>> ContainerManager::List() const {
@@ -118,8 +108,7 @@ void ContainerManager::MarkExited(Container& c, int exit_code) {
     if (rec.started_at == 0) rec.started_at = rec.finished_at;
     r = rec;
   }
-  spdlog::info("container {}: exited with code {} ({})", r.id.substr(0, 13), r.exit_code,
-               r.reason);
+  spdlog::info("container {}: exited with code {} ({})", r.id.substr(0, 13), r.exit_code, r.reason);
   if (auto st = Persist(r); !st.ok()) {
     spdlog::error("container {}: cannot record exit: {}", r.id.substr(0, 13), st.message());
   }

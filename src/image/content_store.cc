@@ -17,21 +17,6 @@
 #include "util/log.h"
 
 namespace tether {
-namespace {
-
-absl::Status ErrnoError(const std::string& what) {
-  int err = errno;
-  std::string msg = absl::StrCat(what, ": ", strerror(err));
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
-  return absl::InternalError(msg);
-}
-
-void FsyncDir(const std::string& dir) {
-  Fd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.valid()) fsync(fd.get());
-}
-
-}  // namespace
 
 // --- ContentWriter ----------------------------------------------------------------------------
 

@@ -33,13 +33,6 @@ constexpr char kWhiteoutMetaPrefix[] = ".wh..wh.";
 constexpr char kOpaqueMarker[] = ".wh..wh..opq";
 constexpr char kOpaqueXattr[] = "trusted.overlay.opaque";
 
-absl::Status ErrnoError(const std::string& what) {
-  int err = errno;
-  std::string msg = absl::StrCat(what, ": ", strerror(err));
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
-  return absl::InternalError(msg);
-}
-
 struct ArchiveFree {
   void operator()(archive* a) const { archive_read_free(a); }
 };

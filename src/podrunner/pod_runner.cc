@@ -36,6 +36,15 @@ constexpr int64_t kCpuPeriod = 100000;
 constexpr int64_t kMinQuota = 1000;
 constexpr int64_t kMinShares = 2;
 
+// The pod's namespaces, the same in its sandbox config and in each container's.
+void SetNamespaceOptions(const PodManifest& pod, runtime::v1::NamespaceOption* ns) {
+  ns->set_network(pod.host_network ? runtime::v1::NODE : runtime::v1::POD);
+  ns->set_pid(pod.host_pid                  ? runtime::v1::NODE
+              : pod.share_process_namespace ? runtime::v1::POD
+                                            : runtime::v1::CONTAINER);
+  ns->set_ipc(pod.host_ipc ? runtime::v1::NODE : runtime::v1::POD);
+}
+
 bool IgnoreNotFound(const absl::Status& st) { return st.ok() || absl::IsNotFound(st); }
 
 // Stops `regular` together, then `sidecars` one by one from the last.
@@ -110,12 +119,7 @@ runtime::v1::PodSandboxConfig SandboxConfig(const PodManifest& pod, const std::s
   auto* linux = c.mutable_linux();
   for (const auto& [k, v] : pod.sysctls) (*linux->mutable_sysctls())[k] = v;
   auto* sc = linux->mutable_security_context();
-  auto* ns = sc->mutable_namespace_options();
-  ns->set_network(pod.host_network ? runtime::v1::NODE : runtime::v1::POD);
-  ns->set_pid(pod.host_pid                  ? runtime::v1::NODE
-              : pod.share_process_namespace ? runtime::v1::POD
-                                            : runtime::v1::CONTAINER);
-  ns->set_ipc(pod.host_ipc ? runtime::v1::NODE : runtime::v1::POD);
+  SetNamespaceOptions(pod, sc->mutable_namespace_options());
   if (pod.run_as_user) sc->mutable_run_as_user()->set_value(*pod.run_as_user);
   if (pod.run_as_group) sc->mutable_run_as_group()->set_value(*pod.run_as_group);
   for (int64_t g : pod.supplemental_groups) sc->add_supplemental_groups(g);
@@ -203,12 +207,7 @@ absl::StatusOr<runtime::v1::ContainerConfig> ContainerConfigFor(
   for (const auto& cap : ct.capabilities_drop) {
     sc->mutable_capabilities()->add_drop_capabilities(cap);
   }
-  auto* ns = sc->mutable_namespace_options();
-  ns->set_network(pod.host_network ? runtime::v1::NODE : runtime::v1::POD);
-  ns->set_pid(pod.host_pid                  ? runtime::v1::NODE
-              : pod.share_process_namespace ? runtime::v1::POD
-                                            : runtime::v1::CONTAINER);
-  ns->set_ipc(pod.host_ipc ? runtime::v1::NODE : runtime::v1::POD);
+  SetNamespaceOptions(pod, sc->mutable_namespace_options());
   return c;
 }
 

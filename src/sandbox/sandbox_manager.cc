@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "util/file.h"
+#include "util/id.h"
 #include "util/log.h"
 
 namespace tether {
@@ -35,19 +36,7 @@ std::shared_ptr<OciRuntime> SandboxManager::RuntimeOf(const SandboxRecord& r) co
 absl::StatusOr<std::shared_ptr<Sandbox>> SandboxManager::Get(const std::string& id) const {
   if (id.empty()) return absl::InvalidArgumentError("pod_sandbox_id is required");
   absl::MutexLock l(&mu_);
-  auto it = sandboxes_.find(id);
-  if (it != sandboxes_.end()) return it->second;
-  std::shared_ptr<Sandbox> found;
-  for (auto p = sandboxes_.lower_bound(id); p != sandboxes_.end(); ++p) {
-    if (!absl::StartsWith(p->first, id)) break;
-    if (found) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("pod sandbox id prefix \"", id, "\" is ambiguous"));
-    }
-    found = p->second;
-  }
-  if (!found) return absl::NotFoundError(absl::StrCat("pod sandbox \"", id, "\" not found"));
-  return found;
+  return FindByIdPrefix(sandboxes_, id, "pod sandbox");
 }
 
 std::vector<std::shared_ptr<Sandbox>> SandboxManager::List() const {
@@ -101,8 +90,7 @@ void SandboxManager::SetContainerHooks(ContainerHook stop_all, ContainerHook rem
   remove_containers_ = std::move(remove_all);
 }
 
-void SandboxManager::SetSandboxImageHooks(ImageRootfsPrepare prepare,
-                                          ImageRootfsRelease release) {
+void SandboxManager::SetSandboxImageHooks(ImageRootfsPrepare prepare, ImageRootfsRelease release) {
   prepare_image_rootfs_ = std::move(prepare);
   release_image_rootfs_ = std::move(release);
 }

@@ -54,6 +54,26 @@ void FillContainerStatus(const ContainerRecord& r, runtime::v1::ContainerStatus*
   }
 }
 
+bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& selector,
+                 const google::protobuf::Map<std::string, std::string>& labels) {
+  for (const auto& [k, v] : selector) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<ContainerRecord> VisibleContainer(const ContainerManager& containers,
+                                                 const std::string& id) {
+  auto c = containers.Get(id);
+  if (!c.ok()) return c.status();
+  ContainerRecord r = (*c)->Snapshot();
+  if (r.state == ContainerState::kCreating) {
+    return absl::NotFoundError("container \"" + id + "\" not found");
+  }
+  return r;
+}
+
 namespace {
 
 std::string VerboseInfo(const ContainerRecord& r) {
@@ -76,26 +96,17 @@ bool Matches(const ContainerRecord& r, const runtime::v1::ContainerFilter& f) {
   if (!f.pod_sandbox_id().empty() && !absl::StartsWith(r.sandbox_id, f.pod_sandbox_id())) {
     return false;
   }
-  for (const auto& [k, v] : f.label_selector()) {
-    auto it = r.config.labels().find(k);
-    if (it == r.config.labels().end() || it->second != v) return false;
-  }
-  return true;
+  return LabelsMatch(f.label_selector(), r.config.labels());
 }
 
 }  // namespace
 
 grpc::Status RuntimeService::ContainerStatus(Ctx*, const runtime::v1::ContainerStatusRequest* req,
                                              runtime::v1::ContainerStatusResponse* resp) {
-  auto c = containers_->Get(req->container_id());
-  if (!c.ok()) return ToGrpc(c.status());
-  ContainerRecord r = (*c)->Snapshot();
-  if (r.state == ContainerState::kCreating) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        "container \"" + req->container_id() + "\" not found");
-  }
-  FillContainerStatus(r, resp->mutable_status());
-  if (req->verbose()) (*resp->mutable_info())["info"] = VerboseInfo(r);
+  auto r = VisibleContainer(*containers_, req->container_id());
+  if (!r.ok()) return ToGrpc(r.status());
+  FillContainerStatus(*r, resp->mutable_status());
+  if (req->verbose()) (*resp->mutable_info())["info"] = VerboseInfo(*r);
   return grpc::Status::OK;
 }
 

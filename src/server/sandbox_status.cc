@@ -35,29 +35,26 @@ std::string VerboseInfo(const SandboxRecord& r) {
   std::string config_json;
   google::protobuf::util::JsonPrintOptions opts;
   (void)google::protobuf::util::MessageToJsonString(r.config, &config_json, opts);
-  nlohmann::json info = {{"pid", r.pid},
-                         {"processStatus", r.state == SandboxState::kReady ? "running" : "stopped"},
-                         {"netNamespaceClosed", r.netns_path.empty() || !r.network_attached},
-                         {"netnsPath", r.netns_path},
-                         {"image", r.image_id.empty() ? std::string("tether-pause (built in)") : r.image_id},
-                         {"runtimeHandler", r.runtime_handler},
-                         {"runtimeType", r.runtime_name},
-                         {"config", nlohmann::json::parse(config_json, nullptr, false)},
-                         {"runtimeSpec", *r.runtime_spec},
-                         {"cniResult", *r.cni_result},
-                         {"bundle", r.bundle_dir},
-                         {"monitorPid", r.monitor_pid}};
+  nlohmann::json info = {
+      {"pid", r.pid},
+      {"processStatus", r.state == SandboxState::kReady ? "running" : "stopped"},
+      {"netNamespaceClosed", r.netns_path.empty() || !r.network_attached},
+      {"netnsPath", r.netns_path},
+      {"image", r.image_id.empty() ? std::string("tether-pause (built in)") : r.image_id},
+      {"runtimeHandler", r.runtime_handler},
+      {"runtimeType", r.runtime_name},
+      {"config", nlohmann::json::parse(config_json, nullptr, false)},
+      {"runtimeSpec", *r.runtime_spec},
+      {"cniResult", *r.cni_result},
+      {"bundle", r.bundle_dir},
+      {"monitorPid", r.monitor_pid}};
   return info.dump();
 }
 
 bool Matches(const SandboxRecord& r, const runtime::v1::PodSandboxFilter& f) {
   if (!f.id().empty() && !absl::StartsWith(r.id, f.id())) return false;
   if (f.has_state() && f.state().state() != SandboxStateToCri(r.state)) return false;
-  for (const auto& [k, v] : f.label_selector()) {
-    auto it = r.config.labels().find(k);
-    if (it == r.config.labels().end() || it->second != v) return false;
-  }
-  return true;
+  return LabelsMatch(f.label_selector(), r.config.labels());
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/cri_convert.h"
 #include "server/runtime_service.h"
 #include "server/status.h"
 #include "stats/cgroup_stats.h"
@@ -33,15 +34,6 @@ constexpr char kDefaultInterface[] = "eth0";
 
 grpc::Status NoStats() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stats are not configured in this server");
-}
-
-bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& selector,
-                 const google::protobuf::Map<std::string, std::string>& labels) {
-  for (const auto& [k, v] : selector) {
-    auto it = labels.find(k);
-    if (it == labels.end() || it->second != v) return false;
-  }
-  return true;
 }
 
 std::string CgroupsPathOf(const nlohmann::json& spec) {
@@ -209,13 +201,9 @@ grpc::Status RuntimeService::ContainerStats(Ctx*, const runtime::v1::ContainerSt
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "container_id: is required");
   }
   if (!stats_) return NoStats();
-  auto c = containers_->Get(req->container_id());
-  if (!c.ok()) return ToGrpc(c.status());
-  ContainerRecord r = (*c)->Snapshot();
-  if (r.state == ContainerState::kCreating) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        "container \"" + req->container_id() + "\" not found");
-  }
+  auto found = VisibleContainer(*containers_, req->container_id());
+  if (!found.ok()) return ToGrpc(found.status());
+  const ContainerRecord& r = *found;
   if (r.state != ContainerState::kRunning) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         absl::StrCat("container \"", r.id, "\" is not running (",

@@ -31,35 +31,54 @@ absl::StatusOr<ContainerRecord> RunningContainer(ContainerManager& containers,
   return r;
 }
 
+// What Exec and Attach share once their own fields are checked: the streams asked for, a running
+// streaming server and a running container, which lands in `*r`.
+template <class Request>
+grpc::Status CheckStreamTarget(const Request& req, bool streaming, ContainerManager& containers,
+                               ContainerRecord* r) {
+  if (auto st = ValidateStreams(req.stdin(), req.stdout(), req.stderr(), req.tty()); !st.ok()) {
+    return st;
+  }
+  if (!streaming) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the streaming server is not running");
+  }
+  auto found = RunningContainer(containers, req.container_id());
+  if (!found.ok()) return ToGrpc(found.status());
+  *r = std::move(*found);
+  return grpc::Status::OK;
+}
+
+// The streams of an Exec or Attach request onto the streaming server's request.
+template <class Request, class StreamRequest>
+void CopyStreams(const Request& req, StreamRequest* out) {
+  out->tty = req.tty();
+  out->stdin = req.stdin();
+  out->stdout = req.stdout();
+  out->stderr = req.stderr();
+}
+
 }  // namespace
 
 grpc::Status RuntimeService::Exec(Ctx*, const runtime::v1::ExecRequest* req,
                                   runtime::v1::ExecResponse* resp) {
   if (req->container_id().empty()) return Invalid("container_id: is required");
   if (req->cmd_size() == 0) return Invalid("cmd: is required");
-  if (auto st = ValidateStreams(req->stdin(), req->stdout(), req->stderr(), req->tty()); !st.ok()) {
+  ContainerRecord r;
+  if (auto st = CheckStreamTarget(*req, streaming_ != nullptr, *containers_, &r); !st.ok()) {
     return st;
   }
-  if (!streaming_) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the streaming server is not running");
-  }
-  auto r = RunningContainer(*containers_, req->container_id());
-  if (!r.ok()) return ToGrpc(r.status());
-  auto runtime = containers_->RuntimeOf(*r);
+  auto runtime = containers_->RuntimeOf(r);
   if (!runtime) {
-    return ToGrpc(absl::InternalError("runtime " + r->runtime_name + " is not set up"));
+    return ToGrpc(absl::InternalError("runtime " + r.runtime_name + " is not set up"));
   }
   stream::ExecRequest e;
-  e.container_id = r->id;
+  e.container_id = r.id;
   e.cmd.assign(req->cmd().begin(), req->cmd().end());
-  e.tty = req->tty();
-  e.stdin = req->stdin();
-  e.stdout = req->stdout();
-  e.stderr = req->stderr();
+  CopyStreams(*req, &e);
   e.runtime_path = runtime->path();
   e.runtime_root = runtime->root();
-  e.bundle_dir = r->bundle_dir;
-  e.process = r->runtime_spec->value("process", nlohmann::json::object());
+  e.bundle_dir = r.bundle_dir;
+  e.process = r.runtime_spec->value("process", nlohmann::json::object());
   auto url = streaming_->GetExec(std::move(e));
   if (!url.ok()) return ToGrpc(url.status());
   resp->set_url(*url);
@@ -69,28 +88,21 @@ grpc::Status RuntimeService::Exec(Ctx*, const runtime::v1::ExecRequest* req,
 grpc::Status RuntimeService::Attach(Ctx*, const runtime::v1::AttachRequest* req,
                                     runtime::v1::AttachResponse* resp) {
   if (req->container_id().empty()) return Invalid("container_id: is required");
-  if (auto st = ValidateStreams(req->stdin(), req->stdout(), req->stderr(), req->tty()); !st.ok()) {
+  ContainerRecord r;
+  if (auto st = CheckStreamTarget(*req, streaming_ != nullptr, *containers_, &r); !st.ok()) {
     return st;
   }
-  if (!streaming_) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the streaming server is not running");
-  }
-  auto r = RunningContainer(*containers_, req->container_id());
-  if (!r.ok()) return ToGrpc(r.status());
-  if (req->stdin() && !r->config.stdin()) {
-    return Invalid(absl::StrCat("container ", r->id, " was not created with stdin"));
+  if (req->stdin() && !r.config.stdin()) {
+    return Invalid(absl::StrCat("container ", r.id, " was not created with stdin"));
   }
   stream::AttachRequest a;
-  a.container_id = r->id;
-  a.tty = req->tty();
-  a.stdin = req->stdin();
-  a.stdout = req->stdout();
-  a.stderr = req->stderr();
-  a.stdin_once = r->config.stdin_once();
+  a.container_id = r.id;
+  CopyStreams(*req, &a);
+  a.stdin_once = r.config.stdin_once();
   // conmon binds <bundle>/attach (through <sockets>/<id> -> <bundle> when that path is short);
   // the backend connects through /proc/self/fd when the path is too long for sun_path.
-  a.attach_socket = r->bundle_dir + "/attach";
-  a.bundle_dir = r->bundle_dir;
+  a.attach_socket = r.bundle_dir + "/attach";
+  a.bundle_dir = r.bundle_dir;
   auto url = streaming_->GetAttach(std::move(a));
   if (!url.ok()) return ToGrpc(url.status());
   resp->set_url(*url);

@@ -54,9 +54,20 @@ absl::Status WriteFileAtomic(const std::string& path, std::string_view data, mod
     unlink(tmp.c_str());
     return st;
   }
-  Fd dir(open(DirOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.valid()) fsync(dir.get());
+  FsyncDir(DirOf(path));
   return absl::OkStatus();
+}
+
+void FsyncDir(const std::string& dir) {
+  Fd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.valid()) fsync(fd.get());
+}
+
+absl::Status ErrnoError(const std::string& what) {
+  int err = errno;
+  std::string msg = absl::StrCat(what, ": ", strerror(err));
+  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
+  return absl::InternalError(msg);
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {

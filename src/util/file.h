@@ -21,5 +21,11 @@ absl::Status RemoveAll(const std::string& path);
 // Removes a file; missing is fine.
 absl::Status RemoveFile(const std::string& path);
 bool PathExists(const std::string& path);
+// fsync(2) of a directory, so that a create, rename or unlink in it is durable. Best effort: errors
+// are ignored.
+void FsyncDir(const std::string& dir);
+// The status for errno after the failed operation `what` ("write /path"): RESOURCE_EXHAUSTED when
+// the disk or quota is full, INTERNAL otherwise.
+absl::Status ErrnoError(const std::string& what);
 
 }  // namespace tether
