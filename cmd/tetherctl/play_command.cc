@@ -1,13 +1,19 @@
 // `tetherctl play POD.yaml`: runs a Kubernetes Pod manifest (or a workload's pod template) through
 // tetherd in kubelet's order, with a `kubectl get pod -w`-like status and, with --events,
-// kubelet-style events; Ctrl-C (or `play --down POD.yaml` from elsewhere) shuts it down.
+// kubelet-style events; Ctrl-C (or `play --down POD.yaml` from elsewhere) shuts it down. A file
+// of several documents plays every pod in it (each on a runner of its own), with the ConfigMaps
+// it holds.
 #include <signal.h>
 #include <sys/types.h>
 
 #include <atomic>
 #include <cstdio>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -39,12 +45,10 @@ struct PlayOptions {
   std::string run_dir = "/run/tether/play";
 };
 
-std::atomic<pr::PodRunner*> g_runner{nullptr};
+// Set by SIGINT/SIGTERM; the main thread stops the runners when it sees it.
+std::atomic<bool> g_stop{false};
 
-void OnSignal(int) {
-  pr::PodRunner* runner = g_runner.load();
-  if (runner != nullptr) runner->Stop();
-}
+void OnSignal(int) { g_stop.store(true); }
 
 std::string Age(absl::Duration d) {
   int64_t s = absl::ToInt64Seconds(d);
@@ -58,37 +62,65 @@ std::string PidFile(const PlayOptions& o, const pr::PodManifest& pod) {
   return absl::StrCat(o.run_dir, "/", pod.namespace_, "_", pod.name, ".pid");
 }
 
-absl::Status Down(CommandEnv& env, pr::RuntimeClient& client, const PlayOptions& o,
-                  const pr::PodManifest& pod, const pr::RunnerOptions& runner_options) {
-  // A running `play` of this pod shuts it down itself (so that it does not restart what we stop).
-  auto pid_text = ReadFile(PidFile(o, pod));
-  int pid = 0;
-  bool signalled = false;
-  if (pid_text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid_text), &pid) && pid > 1) {
+// A running `play` of these pods shuts them down itself (so that it does not restart what we stop):
+// each pod's pid file names the play process; each process is signalled once and waited for.
+std::set<std::string> SignalPlays(const PlayOptions& o, const std::vector<pr::PodManifest>& pods) {
+  std::set<std::string> signalled;  // pod names
+  std::set<int> pids;
+  for (const pr::PodManifest& pod : pods) {
+    auto pid_text = ReadFile(PidFile(o, pod));
+    int pid = 0;
+    if (!pid_text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid_text), &pid) ||
+        pid <= 1) {
+      continue;
+    }
+    if (pids.contains(pid)) {
+      signalled.insert(pod.name);
+      continue;
+    }
     // A stale file may name a pid reused by something else: only a tetherctl is signalled.
     auto cmdline = ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
-    if (cmdline.ok() && absl::StrContains(*cmdline, "tetherctl") && kill(pid, SIGTERM) == 0) {
-      signalled = true;
-      absl::Time deadline =
-          absl::Now() + absl::Seconds(pod.termination_grace_period_seconds) + absl::Seconds(30);
-      while (kill(pid, 0) == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
+    if (!cmdline.ok() || !absl::StrContains(*cmdline, "tetherctl") || kill(pid, SIGTERM) != 0) {
+      continue;
     }
+    pids.insert(pid);
+    signalled.insert(pod.name);
+    int64_t grace = 0;
+    for (const pr::PodManifest& p : pods)
+      grace = std::max(grace, p.termination_grace_period_seconds);
+    absl::Time deadline = absl::Now() + absl::Seconds(grace) + absl::Seconds(30);
+    while (kill(pid, 0) == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
   }
-  auto n = pr::DownPod(&client, pod, runner_options);
-  if (!n.ok()) return n.status();
-  if (*n == 0 && !signalled) {
-    return absl::NotFoundError(absl::StrCat("pod \"", pod.name, "\" in namespace \"",
-                                            pod.namespace_, "\" is not running"));
+  return signalled;
+}
+
+absl::Status Down(CommandEnv& env, pr::RuntimeClient& client, const PlayOptions& o,
+                  const std::vector<pr::PodManifest>& pods,
+                  const pr::RunnerOptions& runner_options) {
+  std::set<std::string> signalled = SignalPlays(o, pods);
+  std::vector<std::string> missing;
+  for (const pr::PodManifest& pod : pods) {
+    auto n = pr::DownPod(&client, pod, runner_options);
+    if (!n.ok()) return n.status();
+    if (*n == 0 && !signalled.contains(pod.name)) {
+      missing.push_back(absl::StrCat("pod \"", pod.name, "\" in namespace \"", pod.namespace_,
+                                     "\" is not running"));
+      continue;
+    }
+    env.out() << "pod \"" << pod.name << "\" deleted\n";
   }
-  env.out() << "pod \"" << pod.name << "\" deleted\n";
+  if (missing.size() == pods.size()) return absl::NotFoundError(missing.front());
+  for (const std::string& m : missing) env.err() << "Warning: " << m << "\n";
   return absl::OkStatus();
 }
 
 absl::Status Play(CommandEnv& env, const PlayOptions& o) {
   // The manifest first: a malformed one never reaches the runtime.
-  auto pod = pr::LoadManifest(o.manifest);
-  if (!pod.ok()) return pod.status();
-  for (const std::string& w : pod->warnings) env.err() << "Warning: " << w << "\n";
+  auto pods = pr::LoadManifests(o.manifest);
+  if (!pods.ok()) return pods.status();
+  for (const pr::PodManifest& pod : *pods) {
+    for (const std::string& w : pod.warnings) env.err() << "Warning: " << w << "\n";
+  }
 
   pr::RunnerOptions options;
   auto base = ParseTimeout(o.backoff_base);
@@ -112,11 +144,13 @@ absl::Status Play(CommandEnv& env, const PlayOptions& o) {
   if (!timeout.ok()) return timeout.status();
   pr::GrpcRuntimeClient client(*runtime, *images, *timeout);
 
-  if (o.down) return Down(env, client, o, *pod, options);
+  if (o.down) return Down(env, client, o, *pods, options);
 
   std::ostream& out = env.out();
+  std::mutex out_mu;  // the pods' runners print from their own threads
   bool header = false;
   options.on_status = [&](const pr::PodStatusRow& row) {
+    std::lock_guard<std::mutex> lock(out_mu);
     if (!header) {
       out << absl::StrFormat("%-24s %-7s %-22s %-9s %s\n", "NAME", "READY", "STATUS", "RESTARTS",
                              "AGE");
@@ -129,32 +163,68 @@ absl::Status Play(CommandEnv& env, const PlayOptions& o) {
   };
   if (o.events) {
     options.on_event = [&](const pr::PodEvent& e) {
+      std::lock_guard<std::mutex> lock(out_mu);
       out << absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", e.time, absl::UTCTimeZone()) << "  "
           << absl::StrFormat("%-7s %-14s %-28s ", e.type, e.reason, e.object) << e.message << "\n";
       out.flush();
     };
   }
 
-  // Lets `play --down` ask this process to shut the pod down.
-  const std::string pid_file = PidFile(o, *pod);
+  // Lets `play --down` ask this process to shut the pods down.
+  std::vector<std::string> pid_files;
   if (MakeDirs(o.run_dir, 0755).ok()) {
-    WriteFileAtomic(pid_file, absl::StrCat(getpid(), "\n")).IgnoreError();
+    for (const pr::PodManifest& pod : *pods) {
+      pid_files.push_back(PidFile(o, pod));
+      WriteFileAtomic(pid_files.back(), absl::StrCat(getpid(), "\n")).IgnoreError();
+    }
   }
-  pr::PodRunner runner(&client, *std::move(pod), options);
-  g_runner.store(&runner);
+  std::vector<std::unique_ptr<pr::PodRunner>> runners;
+  for (pr::PodManifest& pod : *pods) {
+    runners.push_back(std::make_unique<pr::PodRunner>(&client, std::move(pod), options));
+  }
+  g_stop.store(false);
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;
   sigemptyset(&sa.sa_mask);
   struct sigaction old_int = {}, old_term = {};
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
-  auto phase = runner.Run();
+  std::vector<absl::StatusOr<pr::PodPhase>> phases(runners.size(), pr::PodPhase::kPending);
+  std::atomic<size_t> running{runners.size()};
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < runners.size(); ++i) {
+    threads.emplace_back([&, i] {
+      phases[i] = runners[i]->Run();
+      running.fetch_sub(1);
+    });
+  }
+  bool stopped = false;
+  while (running.load() > 0) {
+    if (g_stop.load() && !stopped) {
+      for (auto& r : runners) r->Stop();
+      stopped = true;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  for (auto& t : threads) t.join();
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
-  g_runner.store(nullptr);
-  RemoveFile(pid_file).IgnoreError();
-  if (!phase.ok()) return phase.status();
-  if (*phase == pr::PodPhase::kFailed) env.SetExitCode(1);
+  for (const std::string& f : pid_files) RemoveFile(f).IgnoreError();
+  absl::Status first_error;
+  bool failed = false;
+  for (size_t i = 0; i < runners.size(); ++i) {
+    if (!phases[i].ok()) {
+      if (runners.size() > 1) {
+        env.err() << "pod " << runners[i]->Status().name << ": " << phases[i].status().message()
+                  << "\n";
+      }
+      if (first_error.ok()) first_error = phases[i].status();
+    } else if (*phases[i] == pr::PodPhase::kFailed) {
+      failed = true;
+    }
+  }
+  if (!first_error.ok()) return first_error;
+  if (failed) env.SetExitCode(1);
   return absl::OkStatus();
 }
 
@@ -164,7 +234,9 @@ void RegisterPlayCommands(CLI::App& app, CommandEnv& env) {
   auto o = std::make_shared<PlayOptions>();
   CLI::App* play = app.add_subcommand(
       "play", "Run a Kubernetes Pod manifest (or a Deployment's pod template) in kubelet's order");
-  play->add_option("manifest", o->manifest, "The Pod (or Deployment, Job, ...) manifest")
+  play->add_option("manifest", o->manifest,
+                   "The Pod (or Deployment, Job, ...) manifest; several documents (---) play "
+                   "every pod, with the ConfigMaps they use")
       ->required()
       ->type_name("POD.yaml");
   play->add_flag("--down", o->down,

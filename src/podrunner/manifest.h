@@ -1,7 +1,8 @@
 // A Kubernetes v1 Pod manifest (or a workload's spec.template) parsed and validated into plain
 // structs for `tetherctl play`. Only what the pod runner acts on is kept; a field it cannot honour
-// (env valueFrom, configMap volumes, ...) is an error naming the field rather than silently
-// ignored.
+// (env valueFrom fieldRef, secret volumes, ...) is an error naming the field rather than silently
+// ignored. A file may hold several documents (`---`): Pods, workloads and the ConfigMaps their
+// configMap volumes and env refer to (there is no API server to fetch them from).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +38,32 @@ struct VolumeMount {
   bool read_only = false;
 };
 
+// A probe's or a lifecycle hook's action (exactly one kind is set).
+struct Handler {
+  enum class Kind { kNone, kExec, kHttpGet, kTcpSocket, kSleep };
+  Kind kind = Kind::kNone;
+  std::vector<std::string> command;  // exec.command
+  std::string host;                  // httpGet.host / tcpSocket.host ("": the pod's IP)
+  int32_t port = 0;                  // a named port is resolved against the container's ports
+  std::string path = "/";            // httpGet.path
+  std::string scheme = "HTTP";       // httpGet.scheme: HTTP or HTTPS
+  std::vector<std::pair<std::string, std::string>> http_headers;
+  int64_t sleep_seconds = 0;  // sleep.seconds (hooks only)
+};
+
+// livenessProbe / readinessProbe / startupProbe, with Kubernetes' defaults.
+struct Probe {
+  Handler handler;
+  int32_t initial_delay_seconds = 0;
+  int32_t timeout_seconds = 1;
+  int32_t period_seconds = 10;
+  int32_t success_threshold = 1;
+  int32_t failure_threshold = 3;
+  // Probe-level terminationGracePeriodSeconds (liveness and startup): the grace of the kill a
+  // failure causes, instead of the pod's.
+  std::optional<int64_t> termination_grace_period_seconds;
+};
+
 struct ContainerSpec {
   std::string name;
   std::string image;
@@ -64,14 +91,37 @@ struct ContainerSpec {
   std::vector<std::string> capabilities_drop;
   // An init container with restartPolicy: Always (a native sidecar).
   bool sidecar = false;
+  std::optional<Probe> liveness_probe;
+  std::optional<Probe> readiness_probe;
+  std::optional<Probe> startup_probe;
+  std::optional<Handler> post_start;  // lifecycle.postStart (exec, httpGet, sleep)
+  std::optional<Handler> pre_stop;    // lifecycle.preStop
+};
+
+// A file of a configMap volume, resolved from a ConfigMap in the same manifest file.
+struct VolumeFile {
+  std::string path;  // relative to the volume's root
+  std::string content;
+  uint32_t mode = 0644;
+};
+
+// A ConfigMap document: data and (base64-decoded) binaryData by key.
+struct ConfigMap {
+  std::string name;
+  std::string namespace_ = "default";
+  std::map<std::string, std::string> data;
 };
 
 struct Volume {
-  enum class Kind { kEmptyDir, kHostPath };
+  enum class Kind { kEmptyDir, kHostPath, kConfigMap };
   std::string name;
   Kind kind = Kind::kEmptyDir;
   std::string host_path;       // hostPath.path
   std::string host_path_type;  // hostPath.type ("", Directory, DirectoryOrCreate, File, ...)
+  // configMap: the ConfigMap's name and its files, written by the runner into the volume's
+  // directory (as an emptyDir's) and mounted read-only.
+  std::string config_map;
+  std::vector<VolumeFile> files;
 };
 
 struct PodManifest {
@@ -100,13 +150,19 @@ struct PodManifest {
   std::vector<Volume> volumes;
   std::vector<ContainerSpec> init_containers;  // sidecars included, in manifest order
   std::vector<ContainerSpec> containers;
-  // Fields understood but not acted on yet (probes, lifecycle hooks, ...): "<field>: <why>".
+  // Fields understood but not acted on: "<field>: <why>".
   std::vector<std::string> warnings;
 };
 
-// Parses a YAML (or JSON) document: a v1 Pod, or a Deployment, ReplicaSet, StatefulSet,
-// DaemonSet or Job whose spec.template is the pod (its name then comes from the workload).
-// Errors are INVALID_ARGUMENT and name the field: "spec.containers[1].image: is required".
+// Parses YAML (or JSON) documents, `---` separated: v1 Pods; Deployments, ReplicaSets,
+// StatefulSets, DaemonSets and Jobs whose spec.template is the pod (named after the workload);
+// and v1 ConfigMaps, which are not pods but what the pods' configMap volumes and env refer to.
+// Errors are INVALID_ARGUMENT and name the field: "spec.containers[1].image: is required"; in a
+// file of several documents the document is named first ("document 2 (Pod db): spec...").
+// Returns the pods in file order; a file without a pod is an error.
+absl::StatusOr<std::vector<PodManifest>> ParseManifests(absl::string_view yaml);
+absl::StatusOr<std::vector<PodManifest>> LoadManifests(const std::string& path);
+// The same for a file that must hold exactly one pod (ConfigMaps besides it are fine).
 absl::StatusOr<PodManifest> ParseManifest(absl::string_view yaml);
 absl::StatusOr<PodManifest> LoadManifest(const std::string& path);
 

@@ -1,8 +1,11 @@
 #include "podrunner/pod_runner.h"
 
+#include <chrono>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "podrunner/hooks.h"
 #include "util/file.h"
 #include "util/id.h"
 #include "util/log.h"
@@ -47,24 +50,44 @@ void SetNamespaceOptions(const PodManifest& pod, runtime::v1::NamespaceOption* n
 
 bool IgnoreNotFound(const absl::Status& st) { return st.ok() || absl::IsNotFound(st); }
 
-// Stops `regular` together, then `sidecars` one by one from the last.
-void StopInOrder(RuntimeClient* client, const std::vector<std::string>& regular,
-                 const std::vector<std::string>& sidecars, int64_t grace,
-                 const std::function<void(const std::string&)>& killing) {
+// Stops `regular` together, then `sidecars` one by one from the last; `stop` stops one (its
+// preStop hook, then StopContainer).
+void StopInOrder(const std::vector<std::string>& regular, const std::vector<std::string>& sidecars,
+                 const std::function<void(const std::string&)>& killing,
+                 const std::function<absl::Status(const std::string&)>& stop) {
   std::vector<std::thread> stops;
   for (const std::string& id : regular) {
     if (killing) killing(id);
-    stops.emplace_back([client, id, grace] {
-      auto st = client->StopContainer(id, grace);
+    stops.emplace_back([&stop, id] {
+      auto st = stop(id);
       if (!IgnoreNotFound(st)) spdlog::warn("play: stop container {}: {}", id, st.message());
     });
   }
   for (auto& t : stops) t.join();
   for (auto it = sidecars.rbegin(); it != sidecars.rend(); ++it) {
     if (killing) killing(*it);
-    auto st = client->StopContainer(*it, grace);
+    auto st = stop(*it);
     if (!IgnoreNotFound(st)) spdlog::warn("play: stop container {}: {}", *it, st.message());
   }
+}
+
+// How long (real time) a round of the loop waits for the probes it launched: quick ones (an exec
+// of `cat`, a local HTTP GET) are applied in the same round, slow ones in a later one.
+absl::Duration ProbeWait(absl::Duration poll) {
+  return std::clamp(poll, absl::Milliseconds(100), absl::Seconds(1));
+}
+
+// Writes a configMap volume's files into its directory.
+absl::Status WriteVolumeFiles(const std::string& dir, const Volume& v) {
+  if (auto st = MakeDirs(dir, 0755); !st.ok()) return st;
+  for (const VolumeFile& f : v.files) {
+    std::string path = absl::StrCat(dir, "/", f.path);
+    if (auto slash = path.rfind('/'); slash > dir.size()) {
+      if (auto st = MakeDirs(path.substr(0, slash), 0755); !st.ok()) return st;
+    }
+    if (auto st = WriteFileAtomic(path, f.content, f.mode); !st.ok()) return st;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -158,10 +181,11 @@ absl::StatusOr<runtime::v1::ContainerConfig> ContainerConfigFor(
     }
     auto* mount = c.add_mounts();
     mount->set_container_path(vm.mount_path);
-    mount->set_host_path(volume->kind == Volume::Kind::kEmptyDir
-                             ? EmptyDirPath(volume_root, uid, volume->name)
-                             : volume->host_path);
-    mount->set_readonly(vm.read_only);
+    // emptyDir and configMap volumes are directories the runner makes (and fills).
+    mount->set_host_path(volume->kind == Volume::Kind::kHostPath
+                             ? volume->host_path
+                             : EmptyDirPath(volume_root, uid, volume->name));
+    mount->set_readonly(vm.read_only || volume->kind == Volume::Kind::kConfigMap);
   }
   c.set_log_path(absl::StrCat(ct.name, "/", attempt, ".log"));
   c.set_tty(ct.tty);
@@ -239,16 +263,28 @@ PodRunner::PodRunner(RuntimeClient* client, PodManifest pod, RunnerOptions optio
       options_(std::move(options)),
       clock_(options_.clock != nullptr ? options_.clock : RealClock()) {
   uid_ = pod_.uid.empty() ? NewUid() : pod_.uid;
+  if (options_.prober != nullptr) {
+    prober_ = options_.prober;
+  } else {
+    own_prober_ = std::make_unique<RuntimeProber>(client_);
+    prober_ = own_prober_.get();
+  }
+  auto probes_of = [](const ContainerSpec& c) -> std::shared_ptr<ContainerProbes> {
+    auto p = std::make_shared<ContainerProbes>(c);
+    return p->empty() ? nullptr : p;
+  };
   for (size_t i = 0; i < pod_.init_containers.size(); ++i) {
     const ContainerSpec& c = pod_.init_containers[i];
     inits_.push_back(Instance{.spec = &c,
                               .field = absl::StrCat("spec.initContainers[", i, "]"),
-                              .role = c.sidecar ? Role::kSidecar : Role::kInit});
+                              .role = c.sidecar ? Role::kSidecar : Role::kInit,
+                              .probes = probes_of(c)});
   }
   for (size_t i = 0; i < pod_.containers.size(); ++i) {
     regular_.push_back(Instance{.spec = &pod_.containers[i],
                                 .field = absl::StrCat("spec.containers[", i, "]"),
-                                .role = Role::kRegular});
+                                .role = Role::kRegular,
+                                .probes = probes_of(pod_.containers[i])});
   }
 }
 
@@ -258,6 +294,7 @@ void PodRunner::Emit(const std::string& type, const std::string& reason, const I
                      const std::string& message) {
   spdlog::debug("play: {} {} {}", reason, c ? c->spec->name : pod_.name, message);
   if (!options_.on_event) return;
+  std::lock_guard<std::mutex> lock(event_mu_);
   PodEvent e{.time = clock_->Now(),
              .type = type,
              .reason = reason,
@@ -276,8 +313,8 @@ PodStatusRow PodRunner::Status() const {
     row.restarts += c.restarts;
     if (c.role == Role::kSidecar) {
       ++row.total;
-      if (c.state == State::kRunning) ++row.ready;
-      if (c.ever_started) ++init_completed;
+      if (Ready(c)) ++row.ready;
+      if (c.started_once) ++init_completed;
     } else if (c.done && c.exit_code == 0) {
       ++init_completed;
     }
@@ -287,7 +324,7 @@ PodStatusRow PodRunner::Status() const {
   for (const Instance& c : regular_) {
     ++row.total;
     row.restarts += c.restarts;
-    if (c.state == State::kRunning) ++row.ready;
+    if (Ready(c)) ++row.ready;
     if (c.state != State::kRunning) all_running = false;
     if (InBackOff(c)) backoff = true;
     if (c.state == State::kExited && c.exit_code != 0) any_failed = true;
@@ -327,6 +364,80 @@ bool PodRunner::InBackOff(const Instance& c) const {
   return c.state == State::kExited && !c.done && clock_->Now() < c.backoff_until;
 }
 
+bool PodRunner::Started(const Instance& c) const {
+  return c.state == State::kRunning && (c.probes == nullptr || c.probes->started());
+}
+
+bool PodRunner::Ready(const Instance& c) const {
+  return c.state == State::kRunning && (c.probes == nullptr || c.probes->ready());
+}
+
+ProbeTarget PodRunner::TargetOf(const Instance& c) const {
+  return ProbeTarget{.container_id = c.id, .container_name = c.spec->name, .pod_ip = pod_ip_};
+}
+
+void PodRunner::Kill(Instance& c, int64_t grace) {
+  if (c.probes) c.probes->Stop();  // not ready any more; later results are thrown away
+  auto st = StopWithPreStop(client_, prober_, clock_, *c.spec, TargetOf(c), grace,
+                            [&](const std::string& reason, const std::string& message) {
+                              Emit("Warning", reason, &c, message);
+                            });
+  if (!IgnoreNotFound(st)) spdlog::warn("play: stop container {}: {}", c.id, st.message());
+}
+
+void PodRunner::PostStart(Instance& c) {
+  // Run on a thread of its own so that Stop() is heard while it runs (a hook has no timeout);
+  // the shutdown stops the container, which ends the hook.
+  Prober* prober = prober_;
+  Handler hook = *c.spec->post_start;
+  ProbeTarget target = TargetOf(c);
+  auto result = std::async(std::launch::async, [prober, hook, target] {
+    return prober->Hook(hook, target, absl::InfiniteDuration());
+  });
+  while (result.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+    if (stop_.load()) {
+      abandoned_hooks_.push_back(std::move(result));
+      return;
+    }
+  }
+  absl::Status st = result.get();
+  if (st.ok()) return;
+  Emit("Warning", "FailedPostStartHook", &c, absl::StrCat("PostStartHook failed: ", st.message()));
+  Emit("Normal", "Killing", &c,
+       absl::StrCat("Container ", c.spec->name, " failed its postStart hook, will be killed"));
+  Kill(c, pod_.termination_grace_period_seconds);
+}
+
+void PodRunner::RunProbes() {
+  const absl::Time now = clock_->Now();
+  std::vector<Instance*> probed;
+  for (auto* list : {&inits_, &regular_}) {
+    for (Instance& c : *list) {
+      if (c.probes == nullptr || c.state != State::kRunning || c.id.empty()) continue;
+      // A running container the runner did not start itself (adopted) is probed from now on.
+      if (c.probes->known_id() != c.id) c.probes->Start(c.id, now);
+      c.probes->Launch(prober_, TargetOf(c), now);
+      probed.push_back(&c);
+    }
+  }
+  const absl::Time deadline = absl::Now() + ProbeWait(options_.poll_interval);
+  for (Instance* c : probed) {
+    ContainerProbes::Collected r = c->probes->Collect(deadline);
+    for (const auto& f : r.failures) {
+      Emit("Warning", "Unhealthy", c,
+           absl::StrCat(
+               ProbeTypeName(f.type),
+               f.outcome.result == ProbeResult::kError ? " probe errored: " : " probe failed: ",
+               f.outcome.output));
+    }
+    if (!r.kill) continue;
+    Emit("Normal", "Killing", c,
+         absl::StrCat("Container ", c->spec->name, " failed ",
+                      absl::AsciiStrToLower(ProbeTypeName(*r.kill)), " probe, will be restarted"));
+    Kill(*c, c->probes->KillGrace(*r.kill).value_or(pod_.termination_grace_period_seconds));
+  }
+}
+
 absl::Status PodRunner::Up() {
   started_ = clock_->Now();
   sandbox_config_ = SandboxConfig(pod_, uid_, options_.log_root);
@@ -338,6 +449,13 @@ absl::Status PodRunner::Up() {
     }
   }
   for (const Volume& v : pod_.volumes) {
+    if (v.kind == Volume::Kind::kConfigMap) {
+      if (auto st = WriteVolumeFiles(EmptyDirPath(options_.volume_root, uid_, v.name), v);
+          !st.ok()) {
+        return absl::Status(st.code(), absl::StrCat("volume ", v.name, ": ", st.message()));
+      }
+      continue;
+    }
     std::string path = v.kind == Volume::Kind::kEmptyDir
                            ? EmptyDirPath(options_.volume_root, uid_, v.name)
                            : (v.host_path_type == "DirectoryOrCreate" ? v.host_path : "");
@@ -441,11 +559,14 @@ absl::Status PodRunner::StartInstance(Instance& c) {
   Emit("Normal", "Started", &c, absl::StrCat("Started container ", c.spec->name));
   c.state = State::kRunning;
   c.running_since = clock_->Now();
+  if (c.probes) c.probes->Start(c.id, c.running_since);
+  if (c.spec->post_start) PostStart(c);
   return absl::OkStatus();
 }
 
 void PodRunner::OnExit(Instance& c, bool restart) {
   c.state = State::kExited;
+  if (c.probes) c.probes->Stop();
   absl::Time now = clock_->Now();
   if (!restart) {
     c.done = true;
@@ -468,6 +589,7 @@ absl::Status PodRunner::Refresh() {
     return absl::OkStatus();
   }
   if (!pod.ok()) return pod.status();
+  pod_ip_ = pod_.host_network ? "127.0.0.1" : pod->network().ip();
   for (auto* list : {&inits_, &regular_}) {
     for (Instance& c : *list) {
       if (c.state != State::kRunning || c.id.empty()) continue;
@@ -508,7 +630,13 @@ absl::Status PodRunner::Reconcile() {
   if (!init_done_) {
     for (Instance& c : inits_) {
       if (c.role == Role::kSidecar) {
-        if (c.state == State::kRunning) continue;
+        // The next container waits until the sidecar has started: running, and its startup
+        // probe (if any) passed.
+        if (Started(c)) {
+          c.started_once = true;
+          continue;
+        }
+        if (c.state == State::kRunning) return absl::OkStatus();
         return StartInstance(c);
       }
       if (c.done) continue;
@@ -519,6 +647,7 @@ absl::Status PodRunner::Reconcile() {
     phase_ = PodPhase::kRunning;
   }
   for (Instance& c : inits_) {
+    if (c.role == Role::kSidecar && Started(c)) c.started_once = true;
     if (c.role == Role::kSidecar && c.state != State::kRunning) {
       if (auto st = StartInstance(c); !st.ok()) return st;
     }
@@ -549,11 +678,25 @@ void PodRunner::Shutdown() {
     if (c.role == Role::kSidecar && c.state == State::kRunning) sidecars.push_back(c.id);
     by_id[c.id] = &c;
   }
-  StopInOrder(client_, regular, sidecars, pod_.termination_grace_period_seconds,
-              [&](const std::string& id) {
-                Instance* c = by_id[id];
-                Emit("Normal", "Killing", c, absl::StrCat("Stopping container ", c->spec->name));
-              });
+  for (auto* list : {&inits_, &regular_}) {
+    for (Instance& c : *list) {
+      if (c.probes) c.probes->Stop();
+    }
+  }
+  StopInOrder(
+      regular, sidecars,
+      [&](const std::string& id) {
+        Instance* c = by_id[id];
+        Emit("Normal", "Killing", c, absl::StrCat("Stopping container ", c->spec->name));
+      },
+      [&](const std::string& id) {
+        Instance* c = by_id.at(id);  // from several threads: no operator[]
+        return StopWithPreStop(client_, prober_, clock_, *c->spec, TargetOf(*c),
+                               pod_.termination_grace_period_seconds,
+                               [&](const std::string& reason, const std::string& message) {
+                                 Emit("Warning", reason, c, message);
+                               });
+      });
   for (auto* list : {&inits_, &regular_}) {
     for (Instance& c : *list) {
       if (c.state == State::kRunning) c.state = State::kExited;
@@ -586,6 +729,7 @@ absl::StatusOr<PodPhase> PodRunner::Run() {
   while (!stop_.load()) {
     if (error = Refresh(); !error.ok()) break;
     if (sandbox_gone_) break;
+    RunProbes();
     if (error = Reconcile(); !error.ok()) break;
     PublishStatus();
     if (phase_ == PodPhase::kSucceeded || phase_ == PodPhase::kFailed) {
@@ -596,6 +740,7 @@ absl::StatusOr<PodPhase> PodRunner::Run() {
   }
   PublishStatus();
   Shutdown();
+  abandoned_hooks_.clear();  // their containers are stopped: they have ended or will soon
   PublishStatus();
   if (!error.ok()) return error;
   return phase_;
@@ -635,7 +780,40 @@ absl::StatusOr<int> DownPod(RuntimeClient* client, const PodManifest& pod,
     std::sort(sidecars.begin(), sidecars.end());
     std::vector<std::string> sidecar_ids;
     for (auto& [_, id] : sidecars) sidecar_ids.push_back(id);
-    StopInOrder(client, regular, sidecar_ids, pod.termination_grace_period_seconds, nullptr);
+    // preStop hooks as the runner would run them.
+    std::map<std::string, const ContainerSpec*> spec_of_id;
+    for (const runtime::v1::Container& c : *containers) {
+      auto name = c.labels().find(kContainerNameLabel);
+      if (name == c.labels().end()) continue;
+      for (const auto* list : {&pod.init_containers, &pod.containers}) {
+        for (const ContainerSpec& spec : *list) {
+          if (spec.name == name->second) spec_of_id[c.id()] = &spec;
+        }
+      }
+    }
+    std::string pod_ip = "127.0.0.1";
+    if (!pod.host_network) {
+      auto status = client->PodSandboxStatus(sandbox.id());
+      pod_ip = status.ok() ? status->network().ip() : "";
+    }
+    std::unique_ptr<Prober> own_prober;
+    Prober* prober = options.prober;
+    if (prober == nullptr) {
+      own_prober = std::make_unique<RuntimeProber>(client);
+      prober = own_prober.get();
+    }
+    Clock* clock = options.clock != nullptr ? options.clock : RealClock();
+    const int64_t grace = pod.termination_grace_period_seconds;
+    StopInOrder(regular, sidecar_ids, nullptr, [&](const std::string& id) {
+      auto spec = spec_of_id.find(id);
+      if (spec == spec_of_id.end()) return client->StopContainer(id, grace);
+      ProbeTarget target{
+          .container_id = id, .container_name = spec->second->name, .pod_ip = pod_ip};
+      return StopWithPreStop(client, prober, clock, *spec->second, target, grace,
+                             [&](const std::string& reason, const std::string& message) {
+                               spdlog::warn("play: {} {}: {}", reason, spec->second->name, message);
+                             });
+    });
     if (auto st = client->StopPodSandbox(sandbox.id()); !IgnoreNotFound(st)) return st;
     if (options.remove) {
       for (const runtime::v1::Container& c : *containers) {

@@ -1,7 +1,8 @@
 // Runs a PodManifest through a CRI runtime in kubelet's order: sandbox, init containers one by
-// one, native sidecars (started in order and kept running), then the regular containers together,
-// restarted per the pod's restartPolicy with kubelet's exponential back-off; and the shutdown:
-// regular containers, sidecars in reverse order, then the sandbox.
+// one, native sidecars (started in order and kept running, the next one waiting for a sidecar's
+// startup probe), then the regular containers together, restarted per the pod's restartPolicy
+// with kubelet's exponential back-off; probes (probe.h) and lifecycle hooks (hooks.h); and the
+// shutdown: preStop hooks, regular containers, sidecars in reverse order, then the sandbox.
 //
 // Like kubelet's generic PLEG, the runner relists: every poll interval it asks ContainerStatus of
 // the containers it runs and reconciles. Nothing here is specific to gRPC (see cri_client.h) or to
@@ -10,8 +11,10 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,6 +22,7 @@
 #include "absl/time/time.h"
 #include "podrunner/cri_client.h"
 #include "podrunner/manifest.h"
+#include "podrunner/probe.h"
 #include "runtime/v1/api.pb.h"
 
 namespace tether::podrunner {
@@ -62,8 +66,10 @@ const char* PodPhaseName(PodPhase phase);
 
 struct PodEvent {
   absl::Time time;
-  std::string type;    // Normal, Warning
-  std::string reason;  // Scheduled, Pulling, Pulled, Created, Started, Killing, BackOff, Failed
+  std::string type;  // Normal, Warning
+  // Scheduled, Pulling, Pulled, Created, Started, Killing, BackOff, Failed, Unhealthy,
+  // FailedPostStartHook, FailedPreStopHook
+  std::string reason;
   std::string object;  // "pod/NAME" or "pod/NAME/CONTAINER"
   std::string message;
 };
@@ -97,6 +103,9 @@ struct RunnerOptions {
   Clock* clock = nullptr;  // null: the real clock
   std::function<void(const PodEvent&)> on_event;
   std::function<void(const PodStatusRow&)> on_status;  // on every change
+  // Runs probes and hooks; null: a RuntimeProber over the runner's client (exec through
+  // ExecSync, httpGet with libcurl, tcpSocket with connect).
+  Prober* prober = nullptr;
 };
 
 class PodRunner {
@@ -133,6 +142,8 @@ class PodRunner {
     absl::Time backoff_until = absl::InfinitePast();
     bool backoff_reported = false;
     bool image_checked = false;
+    std::shared_ptr<ContainerProbes> probes;  // null without probes
+    bool started_once = false;                // a sidecar that has passed its startup probe once
   };
 
   absl::Status Up();
@@ -148,6 +159,18 @@ class PodRunner {
             const std::string& message);
   void PublishStatus();
   bool InBackOff(const Instance& c) const;
+  // Running, and its startup probe (if any) has passed.
+  bool Started(const Instance& c) const;
+  // Started, and its readiness probe (if any) passes.
+  bool Ready(const Instance& c) const;
+  ProbeTarget TargetOf(const Instance& c) const;
+  // Launches due probes, applies finished ones; kills containers whose liveness or startup
+  // probe failed.
+  void RunProbes();
+  // Runs the postStart hook of a container just started; kills it when the hook fails.
+  void PostStart(Instance& c);
+  // preStop, then StopContainer with what is left of `grace`.
+  void Kill(Instance& c, int64_t grace);
 
   RuntimeClient* client_;
   PodManifest pod_;
@@ -165,10 +188,17 @@ class PodRunner {
   absl::Time started_;
   PodStatusRow last_row_;
   bool row_published_ = false;
+  std::unique_ptr<Prober> own_prober_;
+  Prober* prober_ = nullptr;
+  std::string pod_ip_;   // from PodSandboxStatus; 127.0.0.1 for hostNetwork pods
+  std::mutex event_mu_;  // events come from the stop threads too
+  // postStart hooks still running when Stop() came; waited for after the shutdown.
+  std::vector<std::future<absl::Status>> abandoned_hooks_;
 };
 
 // `tetherctl play --down`: stops and removes the play pods of this manifest (matched by name and
-// namespace, and uid when the manifest has one) in shutdown order. Returns how many pods.
+// namespace, and uid when the manifest has one) in shutdown order, with the containers' preStop
+// hooks. Returns how many pods.
 absl::StatusOr<int> DownPod(RuntimeClient* client, const PodManifest& pod,
                             const RunnerOptions& options);
 

@@ -17,6 +17,7 @@
 #include "podrunner/cri_client.h"
 #include "podrunner/manifest.h"
 #include "podrunner/pod_runner.h"
+#include "podrunner_fakes.h"
 #include "tetherctl/cli.h"
 
 namespace tether::podrunner {
@@ -107,8 +108,9 @@ TEST(PodManifestTest, ParsesAFullPod) {
   EXPECT_EQ(app.cpu_request_millis, 250);
   EXPECT_EQ(app.memory_limit_bytes, 128 * 1024 * 1024);
   EXPECT_EQ(app.allow_privilege_escalation, false);
-  ASSERT_EQ(pod->warnings.size(), 1u);
-  EXPECT_THAT(pod->warnings[0], HasSubstr("spec.containers[0].livenessProbe"));
+  EXPECT_TRUE(pod->warnings.empty());
+  ASSERT_TRUE(app.liveness_probe.has_value());
+  EXPECT_THAT(app.liveness_probe->handler.command, ElementsAre("true"));
 }
 
 TEST(PodManifestTest, DeploymentTemplate) {
@@ -153,9 +155,9 @@ TEST(PodManifestTest, ErrorsNameTheField) {
   EXPECT_THAT(ErrorOf(PodWith("  containers: [{name: a, image: x, env: [{name: K, valueFrom: "
                               "{fieldRef: {fieldPath: metadata.name}}}]}]")),
               HasSubstr("spec.containers[0].env[0].valueFrom: is not supported"));
-  EXPECT_THAT(ErrorOf(PodWith("  volumes: [{name: v, configMap: {name: c}}]\n"
+  EXPECT_THAT(ErrorOf(PodWith("  volumes: [{name: v, secret: {secretName: c}}]\n"
                               "  containers: [{name: a, image: x}]")),
-              HasSubstr("spec.volumes[0]: only emptyDir and hostPath"));
+              HasSubstr("spec.volumes[0]: only emptyDir, hostPath and configMap"));
   EXPECT_THAT(ErrorOf(PodWith("  containers: [{name: a, image: x, volumeMounts: [{name: nope, "
                               "mountPath: /x}]}]")),
               HasSubstr("spec.containers[0].volumeMounts[0].name: volume \"nope\""));
@@ -279,199 +281,9 @@ TEST(PodConfigTest, BackOffDoublesUpToTheCap) {
 
 // --- the runner over a fake runtime ----------------------------------------------------------
 
-class FakeClock : public Clock {
- public:
-  absl::Time Now() override {
-    std::lock_guard<std::mutex> l(mu_);
-    return now_;
-  }
-  void Sleep(absl::Duration d) override {
-    std::lock_guard<std::mutex> l(mu_);
-    now_ += d;
-  }
-
- private:
-  std::mutex mu_;
-  absl::Time now_ = absl::FromUnixSeconds(1700000000);
-};
-
-// How a container's attempts behave: run for `run` then exit with `code`; the last entry repeats.
-struct Attempt {
-  absl::Duration run;
-  int code = 0;
-};
-
-class FakeRuntime : public RuntimeClient {
- public:
-  explicit FakeRuntime(FakeClock* clock) : clock_(clock) {}
-
-  std::map<std::string, std::vector<Attempt>> scripts;  // by container name
-  std::vector<std::string> calls;                       // "Create app", "Stop sidecar", ...
-  std::set<std::string> present_images;
-
-  struct Fake {
-    std::string name;
-    uint32_t attempt = 0;
-    runtime::v1::ContainerState state = runtime::v1::CONTAINER_CREATED;
-    absl::Time created, started, finished;
-    int code = 0;
-    Attempt script;
-  };
-  std::map<std::string, Fake> containers;  // by id
-  bool sandbox_ready = false;
-
-  std::vector<std::string> Calls() {
-    std::lock_guard<std::mutex> l(mu_);
-    return calls;
-  }
-  // Index of a call in the log, or -1.
-  int IndexOf(const std::string& call) {
-    std::lock_guard<std::mutex> l(mu_);
-    for (size_t i = 0; i < calls.size(); ++i) {
-      if (calls[i] == call) return static_cast<int>(i);
-    }
-    return -1;
-  }
-  int Count(const std::string& call) {
-    std::lock_guard<std::mutex> l(mu_);
-    return static_cast<int>(std::count(calls.begin(), calls.end(), call));
-  }
-  std::vector<Fake> Named(const std::string& name) {
-    std::lock_guard<std::mutex> l(mu_);
-    std::vector<Fake> out;
-    for (auto& [id, c] : containers) {
-      if (c.name == name) out.push_back(c);
-    }
-    std::sort(out.begin(), out.end(),
-              [](const Fake& a, const Fake& b) { return a.attempt < b.attempt; });
-    return out;
-  }
-  bool AllRunning(const std::vector<std::string>& names) {
-    std::lock_guard<std::mutex> l(mu_);
-    for (const auto& n : names) {
-      bool running = false;
-      for (auto& [id, c] : containers) {
-        Update(c);
-        running |= c.name == n && c.state == runtime::v1::CONTAINER_RUNNING;
-      }
-      if (!running) return false;
-    }
-    return true;
-  }
-
-  absl::StatusOr<std::string> RunPodSandbox(const runtime::v1::PodSandboxConfig& c) override {
-    Log("RunPodSandbox " + c.metadata().name());
-    sandbox_ready = true;
-    return std::string("sandbox1");
-  }
-  absl::Status StopPodSandbox(const std::string&) override {
-    Log("StopPodSandbox");
-    std::lock_guard<std::mutex> l(mu_);
-    sandbox_ready = false;
-    for (auto& [id, c] : containers) {
-      Update(c);
-      if (c.state == runtime::v1::CONTAINER_RUNNING) Exit(c, 137);
-    }
-    return absl::OkStatus();
-  }
-  absl::Status RemovePodSandbox(const std::string&) override {
-    Log("RemovePodSandbox");
-    return absl::OkStatus();
-  }
-  absl::StatusOr<runtime::v1::PodSandboxStatus> PodSandboxStatus(const std::string&) override {
-    runtime::v1::PodSandboxStatus s;
-    std::lock_guard<std::mutex> l(mu_);
-    s.set_state(sandbox_ready ? runtime::v1::SANDBOX_READY : runtime::v1::SANDBOX_NOTREADY);
-    return s;
-  }
-  absl::StatusOr<std::vector<runtime::v1::PodSandbox>> ListPodSandbox(
-      const std::map<std::string, std::string>&) override {
-    return std::vector<runtime::v1::PodSandbox>{};
-  }
-  absl::StatusOr<bool> ImagePresent(const std::string& image) override {
-    std::lock_guard<std::mutex> l(mu_);
-    return present_images.contains(image);
-  }
-  absl::StatusOr<std::string> PullImage(const std::string& image,
-                                        const runtime::v1::PodSandboxConfig&) override {
-    Log("Pull " + image);
-    std::lock_guard<std::mutex> l(mu_);
-    present_images.insert(image);
-    return image;
-  }
-  absl::StatusOr<std::string> CreateContainer(const std::string&,
-                                              const runtime::v1::ContainerConfig& config,
-                                              const runtime::v1::PodSandboxConfig&) override {
-    const std::string& name = config.metadata().name();
-    Log("Create " + name);
-    std::lock_guard<std::mutex> l(mu_);
-    std::string id = absl::StrCat("c", containers.size() + 1);
-    Fake f{.name = name, .attempt = config.metadata().attempt(), .created = clock_->Now()};
-    const auto& script = scripts[name];
-    f.script = script.empty() ? Attempt{absl::InfiniteDuration()}
-                              : script[std::min<size_t>(f.attempt, script.size() - 1)];
-    containers[id] = f;
-    return id;
-  }
-  absl::Status StartContainer(const std::string& id) override {
-    std::lock_guard<std::mutex> l(mu_);
-    Fake& c = containers.at(id);
-    calls.push_back("Start " + c.name);
-    c.state = runtime::v1::CONTAINER_RUNNING;
-    c.started = clock_->Now();
-    return absl::OkStatus();
-  }
-  absl::Status StopContainer(const std::string& id, int64_t) override {
-    std::lock_guard<std::mutex> l(mu_);
-    Fake& c = containers.at(id);
-    calls.push_back("Stop " + c.name);
-    Update(c);
-    if (c.state == runtime::v1::CONTAINER_RUNNING) Exit(c, 137);
-    return absl::OkStatus();
-  }
-  absl::Status RemoveContainer(const std::string& id) override {
-    std::lock_guard<std::mutex> l(mu_);
-    calls.push_back("Remove " + containers.at(id).name);
-    return absl::OkStatus();
-  }
-  absl::StatusOr<runtime::v1::ContainerStatus> ContainerStatus(const std::string& id) override {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = containers.find(id);
-    if (it == containers.end()) return absl::NotFoundError(id);
-    Update(it->second);
-    runtime::v1::ContainerStatus s;
-    s.set_id(id);
-    s.set_state(it->second.state);
-    s.set_exit_code(it->second.code);
-    return s;
-  }
-  absl::StatusOr<std::vector<runtime::v1::Container>> ListContainers(const std::string&) override {
-    return std::vector<runtime::v1::Container>{};
-  }
-
- private:
-  void Log(const std::string& call) {
-    std::lock_guard<std::mutex> l(mu_);
-    calls.push_back(call);
-  }
-  // A running container whose script says it has exited by now.
-  void Update(Fake& c) {
-    if (c.state != runtime::v1::CONTAINER_RUNNING) return;
-    if (clock_->Now() >= c.started + c.script.run) {
-      c.state = runtime::v1::CONTAINER_EXITED;
-      c.code = c.script.code;
-      c.finished = c.started + c.script.run;
-    }
-  }
-  void Exit(Fake& c, int code) {
-    c.state = runtime::v1::CONTAINER_EXITED;
-    c.code = code;
-    c.finished = clock_->Now();
-  }
-
-  FakeClock* clock_;
-  std::mutex mu_;
-};
+using fake::Attempt;
+using fake::FakeClock;
+using fake::FakeRuntime;
 
 class PodRunnerTest : public ::testing::Test {
  protected:
@@ -765,8 +577,8 @@ TEST(PodManifestTest, ExamplesParse) {
   int n = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (!absl::StartsWith(entry.path().filename().string(), "play-")) continue;
-    auto pod = LoadManifest(entry.path().string());
-    EXPECT_TRUE(pod.ok()) << pod.status();
+    auto pods = LoadManifests(entry.path().string());
+    EXPECT_TRUE(pods.ok()) << pods.status();
     ++n;
   }
   EXPECT_GE(n, 4);
