@@ -169,6 +169,10 @@ absl::Status Daemon::Start() {
       {"pause_binary", TETHER_PAUSE_PATH},
       {"cni", {{"conf_dir", cni_dir_}, {"bin_dirs", {"/usr/lib/cni", bin_dir_}}}}};
   if (!options_.sandbox_image.empty()) config["sandbox_image"] = options_.sandbox_image;
+  if (options_.static_pods) {
+    config["static_pods_dir"] = static_pods_dir();
+    config["static_pods_log_root"] = E2ELogRoot() + "/static-pods";
+  }
   if (std::string reg = TestRegistry(); !reg.empty()) {
     config["registries"] = {{kMirroredHost, {{"mirrors", {"http://" + reg}}}}};
   }
