@@ -29,7 +29,6 @@ struct DaemonOptions {
   bool with_network = true;       // false: an empty CNI conf dir (NetworkReady false)
   std::string extra_plugin_json;  // appended to the plugin chain, e.g. a failing plugin
   std::string sandbox_image;      // tetherd's sandbox_image ("" = the built-in pause)
-  bool static_pods = false;       // tetherd's static_pods_dir = static_pods_dir()
 };
 
 class Daemon {
@@ -49,7 +48,6 @@ class Daemon {
   const std::string& socket() const { return socket_; }
   const std::string& base() const { return base_; }
   const std::string& bin_dir() const { return bin_dir_; }
-  std::string static_pods_dir() const { return base_ + "/static-pods"; }
   std::string Log() const;  // the daemon's log so far
   pid_t pid() const { return pid_; }
 

@@ -40,6 +40,9 @@ spec:
   - {name: app, image: IMAGE, command: [sleep, "1002"]}
 )";
 
+// The harness runs tetherd --static-pods on this folder when it exists at Start().
+std::string StaticDir(Daemon& d) { return d.base() + "/static-pods"; }
+
 bool WaitUntil(const std::function<bool()>& pred, int seconds = 60) {
   absl::Time deadline = absl::Now() + absl::Seconds(seconds);
   while (absl::Now() < deadline) {
@@ -99,13 +102,14 @@ class StaticPodsE2E : public ::testing::Test {
 };
 
 TEST_F(StaticPodsE2E, TetherdRunsAddedFilesAndRemovesThePodOfARemovedFile) {
-  Daemon d(DaemonOptions{.static_pods = true});
+  Daemon d;
+  std::filesystem::create_directories(StaticDir(d));
   ASSERT_TRUE(d.Start().ok()) << d.Log();
   // A bad file is skipped, with its field named in the log; the good one runs.
-  WriteManifest(d.static_pods_dir(), "bad.yaml",
+  WriteManifest(StaticDir(d), "bad.yaml",
                 "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec:\n  containers:\n"
                 "  - {name: a}\n");
-  WriteManifest(d.static_pods_dir(), "web.yaml", kPod);
+  WriteManifest(StaticDir(d), "web.yaml", kPod);
   std::string id;
   ASSERT_TRUE(WaitUntil([&] { return !(id = RunningStaticPod(d, "web.yaml")).empty(); }))
       << d.Log();
@@ -116,16 +120,17 @@ TEST_F(StaticPodsE2E, TetherdRunsAddedFilesAndRemovesThePodOfARemovedFile) {
   EXPECT_EQ(all[0].labels().at(pr::kPlayLabel), "true");
   EXPECT_EQ(all[0].annotations().at(pr::kConfigSourceAnnotation), "file");
 
-  std::filesystem::remove(d.static_pods_dir() + "/web.yaml");
+  std::filesystem::remove(StaticDir(d) + "/web.yaml");
   ASSERT_TRUE(WaitUntil([&] { return Sandboxes(d, {}).empty(); })) << d.Log();
   EXPECT_TRUE(Containers(d).empty());
-  std::filesystem::remove(d.static_pods_dir() + "/bad.yaml");
+  std::filesystem::remove(StaticDir(d) + "/bad.yaml");
 }
 
 TEST_F(StaticPodsE2E, RestartedTetherdAdoptsTheRunningPodWithoutADuplicate) {
-  Daemon d(DaemonOptions{.static_pods = true});
+  Daemon d;
+  std::filesystem::create_directories(StaticDir(d));
   ASSERT_TRUE(d.Start().ok()) << d.Log();
-  WriteManifest(d.static_pods_dir(), "web.yaml", kPod);
+  WriteManifest(StaticDir(d), "web.yaml", kPod);
   std::string id;
   ASSERT_TRUE(WaitUntil([&] { return !(id = RunningStaticPod(d, "web.yaml")).empty(); }))
       << d.Log();
@@ -154,7 +159,7 @@ TEST_F(StaticPodsE2E, RestartedTetherdAdoptsTheRunningPodWithoutADuplicate) {
   }
   EXPECT_EQ(after, before);
 
-  std::filesystem::remove(d.static_pods_dir() + "/web.yaml");
+  std::filesystem::remove(StaticDir(d) + "/web.yaml");
   ASSERT_TRUE(WaitUntil([&] { return Sandboxes(d, {}).empty(); })) << d.Log();
   EXPECT_TRUE(Containers(d).empty());
 }
@@ -264,7 +269,8 @@ TEST_F(StaticPodsE2E, DebugContainerSeesTheTargetsProcesses) {
 // Debian busybox-static): all four as static pods of one tetherd, their containers running and
 // not crash-looping. Host ports and the host path are moved out of the way of other runs.
 TEST_F(StaticPodsE2E, ExamplesPlayWithTheDemosBusybox) {
-  Daemon d(DaemonOptions{.static_pods = true});
+  Daemon d;
+  std::filesystem::create_directories(StaticDir(d));
   ASSERT_TRUE(d.Start().ok()) << d.Log();
   const std::string ready_dir = d.base() + "/ready";
   const int port = 28000 + 10 * E2ENet();
@@ -280,7 +286,7 @@ TEST_F(StaticPodsE2E, ExamplesPlayWithTheDemosBusybox) {
                                     {"hostPort: 8080", absl::StrCat("hostPort: ", port)},
                                     {"hostPort: 8081", absl::StrCat("hostPort: ", port + 1)},
                                     {"/var/lib/tether-play/ready", ready_dir}});
-    WriteManifest(d.static_pods_dir(), name, yaml);
+    WriteManifest(StaticDir(d), name, yaml);
     ++files;
   }
   ASSERT_EQ(files, 4);
@@ -310,7 +316,7 @@ TEST_F(StaticPodsE2E, ExamplesPlayWithTheDemosBusybox) {
       EXPECT_EQ(c.state(), runtime::v1::CONTAINER_RUNNING) << c.metadata().name();
     }
   }
-  for (const auto& entry : std::filesystem::directory_iterator(d.static_pods_dir())) {
+  for (const auto& entry : std::filesystem::directory_iterator(StaticDir(d))) {
     std::filesystem::remove(entry.path());
   }
   ASSERT_TRUE(WaitUntil([&] { return Sandboxes(d, {}).empty(); })) << d.Log();
