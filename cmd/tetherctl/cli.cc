@@ -98,6 +98,7 @@ void BuildApp(CLI::App& app, CommandEnv& env) {
   RegisterImageCommands(app, env);
   RegisterContainerCommands(app, env);
   RegisterPlayCommands(app, env);
+  RegisterDebugCommands(app, env);
 }
 
 int Run(int argc, const char* const argv[], std::ostream& out, std::ostream& err,

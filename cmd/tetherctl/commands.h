@@ -160,5 +160,7 @@ void RegisterImageCommands(CLI::App& app, CommandEnv& env);
 void RegisterContainerCommands(CLI::App& app, CommandEnv& env);
 // play (run a Kubernetes Pod manifest; play_command.cc)
 void RegisterPlayCommands(CLI::App& app, CommandEnv& env);
+// debug (an ephemeral debug container in a pod; debug_command.cc)
+void RegisterDebugCommands(CLI::App& app, CommandEnv& env);
 
 }  // namespace tether::ctl

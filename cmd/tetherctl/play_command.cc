@@ -3,11 +3,13 @@
 // kubelet-style events; Ctrl-C (or `play --down POD.yaml` from elsewhere) shuts it down. A file
 // of several documents plays every pod in it (each on a runner of its own), with the ConfigMaps
 // it holds.
+#include <pthread.h>
 #include <signal.h>
 #include <sys/types.h>
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -23,6 +25,7 @@
 #include "podrunner/cri_client.h"
 #include "podrunner/manifest.h"
 #include "podrunner/pod_runner.h"
+#include "podrunner/static_pods.h"
 #include "tetherctl/commands.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -34,6 +37,8 @@ namespace pr = ::tether::podrunner;
 
 struct PlayOptions {
   std::string manifest;
+  std::string watch;  // a static-pod folder
+  bool leave_running = false;
   bool down = false;
   bool events = false;
   bool keep = false;
@@ -114,12 +119,118 @@ absl::Status Down(CommandEnv& env, pr::RuntimeClient& client, const PlayOptions&
   return absl::OkStatus();
 }
 
+std::string WatchPidFile(const PlayOptions& o) {
+  // One per folder (by its path's hash, as the pods' tether.io/static-pods label).
+  std::error_code ec;
+  auto path = std::filesystem::weakly_canonical(std::filesystem::absolute(o.watch, ec), ec);
+  auto hash = pr::ManifestHash(ec ? o.watch : path.string());
+  return absl::StrCat(o.run_dir, "/watch-", hash.ok() ? *hash : "x", ".pid");
+}
+
+// Asks the process at the pid in `pid_file` (a tetherctl) to shut its pods down and waits for it
+// to exit; whether there was one.
+bool SignalPlay(const std::string& pid_file, absl::Duration wait) {
+  auto pid_text = ReadFile(pid_file);
+  int pid = 0;
+  if (!pid_text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid_text), &pid) ||
+      pid <= 1) {
+    return false;
+  }
+  // A stale file may name a pid reused by something else: only a tetherctl is signalled.
+  auto cmdline = ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
+  if (!cmdline.ok() || !absl::StrContains(*cmdline, "tetherctl") || kill(pid, SIGTERM) != 0) {
+    return false;
+  }
+  absl::Time deadline = absl::Now() + wait;
+  while (kill(pid, 0) == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
+  return true;
+}
+
+// play --watch DIR: the folder's manifests as static pods until SIGINT/SIGTERM, which stops and
+// removes them (or, with --leave-running, leaves them for the next --watch or tetherd
+// --static-pods of the same folder to adopt).
+absl::Status Watch(CommandEnv& env, pr::RuntimeClient& client, const PlayOptions& o,
+                   pr::RunnerOptions runner_options) {
+  if (o.down) {
+    bool signalled = SignalPlay(WatchPidFile(o), absl::Minutes(2));
+    auto n = pr::StaticPods::DownAll(&client, o.watch, runner_options);
+    if (!n.ok()) return n.status();
+    if (*n == 0 && !signalled) {
+      return absl::NotFoundError(absl::StrCat("no pods are running from ", o.watch));
+    }
+    env.out() << "static pods of " << o.watch << " deleted\n";
+    return absl::OkStatus();
+  }
+  std::mutex out_mu;
+  std::ostream& out = env.out();
+  bool header = false;
+  pr::StaticPodsOptions options;
+  options.dir = o.watch;
+  options.runner = std::move(runner_options);
+  options.runner.on_status = nullptr;
+  options.runner.on_event = nullptr;
+  options.on_status = [&](const std::string&, const pr::PodStatusRow& row) {
+    std::lock_guard<std::mutex> l(out_mu);
+    if (!header) {
+      out << absl::StrFormat("%-24s %-7s %-22s %-9s %s\n", "NAME", "READY", "STATUS", "RESTARTS",
+                             "AGE");
+      header = true;
+    }
+    out << absl::StrFormat("%-24s %-7s %-22s %-9d %s\n", row.name,
+                           absl::StrCat(row.ready, "/", row.total), row.status, row.restarts,
+                           Age(env.Now() - row.started));
+    out.flush();
+  };
+  if (o.events) {
+    options.on_event = [&](const std::string&, const pr::PodEvent& e) {
+      std::lock_guard<std::mutex> l(out_mu);
+      out << absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", e.time, absl::UTCTimeZone()) << "  "
+          << absl::StrFormat("%-7s %-14s %-28s ", e.type, e.reason, e.object) << e.message << "\n";
+      out.flush();
+    };
+  }
+  options.on_error = [&](const std::string& file, const absl::Status& st) {
+    std::lock_guard<std::mutex> l(out_mu);
+    env.err() << "tetherctl: " << o.watch << "/" << file << ": " << st.message() << "\n";
+    env.err().flush();
+  };
+
+  // SIGINT/SIGTERM are taken by sigwait below: blocked before the manager's threads exist.
+  sigset_t sigs, old;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, &old);
+  const std::string pid_file = WatchPidFile(o);
+  if (MakeDirs(o.run_dir, 0755).ok()) {
+    WriteFileAtomic(pid_file, absl::StrCat(getpid(), "\n")).IgnoreError();
+  }
+  pr::StaticPods pods(&client, options);
+  absl::Status st = pods.Start();
+  if (st.ok()) {
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0) {
+    }
+    pods.Stop(o.leave_running ? pr::StaticPods::StopMode::kDetach
+                              : pr::StaticPods::StopMode::kStopPods);
+  }
+  RemoveFile(pid_file).IgnoreError();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return st;
+}
+
 absl::Status Play(CommandEnv& env, const PlayOptions& o) {
+  if (o.watch.empty() == o.manifest.empty()) {
+    return absl::InvalidArgumentError("play: give either a manifest or --watch DIR");
+  }
   // The manifest first: a malformed one never reaches the runtime.
-  auto pods = pr::LoadManifests(o.manifest);
-  if (!pods.ok()) return pods.status();
-  for (const pr::PodManifest& pod : *pods) {
-    for (const std::string& w : pod.warnings) env.err() << "Warning: " << w << "\n";
+  absl::StatusOr<std::vector<pr::PodManifest>> pods = std::vector<pr::PodManifest>{};
+  if (o.watch.empty()) {
+    pods = pr::LoadManifests(o.manifest);
+    if (!pods.ok()) return pods.status();
+    for (const pr::PodManifest& pod : *pods) {
+      for (const std::string& w : pod.warnings) env.err() << "Warning: " << w << "\n";
+    }
   }
 
   pr::RunnerOptions options;
@@ -144,6 +255,7 @@ absl::Status Play(CommandEnv& env, const PlayOptions& o) {
   if (!timeout.ok()) return timeout.status();
   pr::GrpcRuntimeClient client(*runtime, *images, *timeout);
 
+  if (!o.watch.empty()) return Watch(env, client, o, options);
   if (o.down) return Down(env, client, o, *pods, options);
 
   std::ostream& out = env.out();
@@ -237,10 +349,17 @@ void RegisterPlayCommands(CLI::App& app, CommandEnv& env) {
   play->add_option("manifest", o->manifest,
                    "The Pod (or Deployment, Job, ...) manifest; several documents (---) play "
                    "every pod, with the ConfigMaps they use")
-      ->required()
       ->type_name("POD.yaml");
+  play->add_option("--watch", o->watch,
+                   "Run every manifest (*.yaml, *.yml, *.json) in DIR as a static pod, following "
+                   "files added, changed and removed, until interrupted")
+      ->type_name("DIR");
+  play->add_flag("--leave-running", o->leave_running,
+                 "With --watch: on exit leave the pods running (the next --watch or tetherd "
+                 "--static-pods of the folder adopts them)");
   play->add_flag("--down", o->down,
-                 "Stop and remove the pod of this manifest (asking a running play to do it)");
+                 "Stop and remove the pod of this manifest, or with --watch every pod of the "
+                 "folder (asking a running play to do it)");
   play->add_flag("--events", o->events, "Print kubelet-style events as they happen");
   play->add_flag("--keep", o->keep,
                  "Leave a completed pod (restartPolicy Never/OnFailure) in place; --down "

@@ -33,13 +33,16 @@ std::string FindPauseBinary(const std::string& configured) {
 
 int main(int argc, char** argv) {
   CLI::App app{"tetherd: a Kubernetes CRI runtime"};
-  std::string config_path, root, state, socket, log_level;
+  std::string config_path, root, state, socket, log_level, static_pods;
   bool version = false;
   app.add_option("--config", config_path, "JSON config file (every key optional)");
   app.add_option("--root", root, "persistent state directory (default /var/lib/tether)");
   app.add_option("--state", state, "runtime state directory (default /run/tether)");
   app.add_option("--socket", socket, "CRI socket path (default <state>/tether.sock)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  app.add_option("--static-pods", static_pods,
+                 "run every Pod manifest in this folder and follow its changes "
+                 "(config key static_pods_dir)");
   app.add_flag("--version", version, "print the version and exit");
   CLI11_PARSE(app, argc, argv);
   if (version) {
@@ -60,6 +63,7 @@ int main(int argc, char** argv) {
   if (!state.empty()) config.state = state;
   if (!socket.empty()) config.socket = socket;
   if (!log_level.empty()) config.log_level = log_level;
+  if (!static_pods.empty()) config.static_pods_dir = static_pods;
   config.Finish();
 
   auto level = spdlog::level::from_str(config.log_level);

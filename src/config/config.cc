@@ -53,6 +53,8 @@ nlohmann::json Config::ToJson() const {
           {"pause_binary", pause_binary},
           {"sandbox_image", sandbox_image},
           {"seccomp_profile", seccomp_profile},
+          {"static_pods_dir", static_pods_dir},
+          {"static_pods_log_root", static_pods_log_root},
           {"default_shm_size", default_shm_size},
           {"cni",
            {{"conf_dir", cni.conf_dir}, {"bin_dirs", cni.bin_dirs}, {"cache_dir", cni.cache_dir}}},
@@ -68,7 +70,8 @@ absl::StatusOr<Config> ParseConfig(const std::string& text) {
   static const char* kKeys[] = {"root",          "state",           "socket",           "log_level",
                                 "cgroup_driver", "default_runtime", "runtimes",         "conmon",
                                 "pause_binary",  "sandbox_image",   "default_shm_size", "cni",
-                                "stream",        "registries",      "seccomp_profile"};
+                                "stream",        "registries",      "seccomp_profile",
+                                "static_pods_dir", "static_pods_log_root"};
   for (auto& [key, value] : j.items()) {
     bool known = false;
     for (const char* k : kKeys) known = known || key == k;
@@ -86,7 +89,9 @@ absl::StatusOr<Config> ParseConfig(const std::string& text) {
            {"conmon", &c.conmon},
            {"pause_binary", &c.pause_binary},
            {"sandbox_image", &c.sandbox_image},
-           {"seccomp_profile", &c.seccomp_profile}}) {
+           {"seccomp_profile", &c.seccomp_profile},
+           {"static_pods_dir", &c.static_pods_dir},
+           {"static_pods_log_root", &c.static_pods_log_root}}) {
     if (auto st = GetString(j, key, field); !st.ok()) return st;
   }
   if (c.cgroup_driver != "cgroupfs" && c.cgroup_driver != "systemd") {

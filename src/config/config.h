@@ -35,6 +35,8 @@ struct Config {
   std::string sandbox_image;  // empty: the built-in pause rootfs, no pull
   uint64_t default_shm_size = 64ull << 20;
   std::string seccomp_profile;  // RuntimeDefault profile; empty: the built-in one
+  std::string static_pods_dir;  // empty: no static pods (see docs/config.md)
+  std::string static_pods_log_root = "/var/log/pods";
   CniConfigOptions cni;
   std::string stream_address = "127.0.0.1";
   int stream_port = 0;

@@ -101,6 +101,9 @@ struct RunnerOptions {
   // tearing it down; `play --down` removes it later.
   bool keep_completed = false;
   Clock* clock = nullptr;  // null: the real clock
+  // Take over this sandbox, made earlier from the same manifest (and uid) by a runner that is
+  // gone, instead of running a new one: its containers become the current attempts (see Adopt).
+  std::string adopt_sandbox_id;
   std::function<void(const PodEvent&)> on_event;
   std::function<void(const PodStatusRow&)> on_status;  // on every change
   // Runs probes and hooks; null: a RuntimeProber over the runner's client (exec through
@@ -118,6 +121,12 @@ class PodRunner {
   // Failed, or Running when it was stopped while running.
   absl::StatusOr<PodPhase> Run();
   void Stop() { stop_.store(true); }
+  // Like Stop, but Run() returns without shutting the pod down: it keeps running for a later
+  // runner to adopt (tetherd stopping while it runs static pods).
+  void Detach() {
+    detach_.store(true);
+    stop_.store(true);
+  }
 
   const std::string& uid() const { return uid_; }
   const std::string& sandbox_id() const { return sandbox_id_; }
@@ -147,6 +156,7 @@ class PodRunner {
   };
 
   absl::Status Up();
+  absl::Status Adopt();
   absl::Status Refresh();  // relist: container states; false when the sandbox went away
   absl::Status Reconcile();
   // Creates and starts the container unless it is backing off; an error to create or start it
@@ -177,6 +187,7 @@ class PodRunner {
   RunnerOptions options_;
   Clock* clock_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> detach_{false};
   std::string uid_;
   std::string sandbox_id_;
   runtime::v1::PodSandboxConfig sandbox_config_;

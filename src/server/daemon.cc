@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -21,6 +22,8 @@
 #include "container/container_manager.h"
 #include "oci/exit_watcher.h"
 #include "oci/runc_cli.h"
+#include "podrunner/cri_client.h"
+#include "podrunner/static_pods.h"
 #include "sandbox/sandbox_manager.h"
 #include "server/runtime_service.h"
 #include "stats/stats_cache.h"
@@ -175,6 +178,36 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
   chmod(config.socket.c_str(), 0660);
   spdlog::info("tetherd {} serving CRI on unix://{}", TETHER_VERSION, config.socket);
 
+  // Static pods: the pod runner drives this daemon through an in-process channel of its own
+  // server (the same services, validation and locking as any client; see docs/config.md).
+  std::unique_ptr<runtime::v1::RuntimeService::Stub> self_runtime;
+  std::unique_ptr<runtime::v1::ImageService::Stub> self_images;
+  std::unique_ptr<podrunner::GrpcRuntimeClient> self_client;
+  std::unique_ptr<podrunner::StaticPods> static_pods;
+  if (!config.static_pods_dir.empty()) {
+    if (auto st = MakeDirs(config.static_pods_dir, 0755); !st.ok()) return st;
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(32 << 20);
+    auto channel = server->InProcessChannel(args);
+    self_runtime = runtime::v1::RuntimeService::NewStub(channel);
+    self_images = runtime::v1::ImageService::NewStub(channel);
+    self_client =
+        std::make_unique<podrunner::GrpcRuntimeClient>(self_runtime.get(), self_images.get());
+    podrunner::StaticPodsOptions o;
+    o.dir = config.static_pods_dir;
+    o.runner.volume_root = config.root + "/static-pods";
+    o.runner.log_root = config.static_pods_log_root;
+    o.on_event = [](const std::string& file, const podrunner::PodEvent& e) {
+      spdlog::info("static pod {}: {} {} {}: {}", file, e.type, e.reason, e.object, e.message);
+    };
+    o.on_status = [](const std::string& file, const podrunner::PodStatusRow& row) {
+      spdlog::info("static pod {}: {} {}/{} {} restarts {}", file, row.name, row.ready, row.total,
+                   row.status, row.restarts);
+    };
+    static_pods = std::make_unique<podrunner::StaticPods>(self_client.get(), o);
+    if (auto st = static_pods->Start(); !st.ok()) return st;
+  }
+
   int sig = 0;
   sigset_t wait_for;
   sigemptyset(&wait_for);
@@ -183,8 +216,14 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
   while (sigwait(&wait_for, &sig) != 0) {
   }
   spdlog::info("received {}; shutting down (pods keep running)", strsignal(sig));
+  // Static pods keep running too; the next start adopts them. Their runners are detached while
+  // the server shuts down, which cancels a call one of them may be waiting on (a long pull).
+  std::thread detach_static_pods([&static_pods] {
+    if (static_pods) static_pods->Stop(podrunner::StaticPods::StopMode::kDetach);
+  });
   // Calls still running after a second are cancelled; a half-done one is cleaned at the next start.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  detach_static_pods.join();
   streaming->Stop();  // closes every session; exec'd processes are killed
   exits.Stop();
   (void)RemoveFile(config.socket);

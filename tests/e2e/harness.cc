@@ -193,6 +193,11 @@ absl::Status Daemon::Start() {
       {"pause_binary", TETHER_PAUSE_PATH},
       {"cni", {{"conf_dir", cni_dir_}, {"bin_dirs", {"/usr/lib/cni", bin_dir_}}}}};
   if (!options_.sandbox_image.empty()) config["sandbox_image"] = options_.sandbox_image;
+  // A daemon whose base has a static-pods folder (made by the test before Start) runs it.
+  if (PathExists(base_ + "/static-pods")) {
+    config["static_pods_dir"] = base_ + "/static-pods";
+    config["static_pods_log_root"] = E2ELogRoot() + "/static-pods";
+  }
   if (std::string reg = TestRegistry(); !reg.empty()) {
     config["registries"] = {{kMirroredHost, {{"mirrors", {"http://" + reg}}}}};
   }
