@@ -140,6 +140,7 @@ absl::Status SendDirectory(const std::string& dir, ChunkSender& sender, bool* br
     if (S_ISLNK(st.st_mode)) {
       auto target = fs::read_symlink(p, ec);
       if (ec) break;
+      archive_entry_set_size(e.get(), 0);  // a symlink has no data in a tar
       archive_entry_set_symlink(e.get(), target.c_str());
     } else if (S_ISREG(st.st_mode)) {
       fd.reset(open(p.c_str(), O_RDONLY | O_CLOEXEC));
