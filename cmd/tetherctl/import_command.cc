@@ -124,8 +124,8 @@ absl::Status SendDirectory(const std::string& dir, ChunkSender& sender, bool* br
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     const fs::path& p = it->path();
-    std::string rel = fs::relative(p, dir, ec).generic_string();
-    if (ec) break;
+    // Lexically: fs::relative would resolve a symlink to its target's name.
+    std::string rel = p.lexically_relative(dir).generic_string();
     struct stat st;
     if (lstat(p.c_str(), &st) != 0) {
       return absl::InternalError(absl::StrCat("stat ", p.string(), ": ", strerror(errno)));
