@@ -96,6 +96,7 @@ void BuildApp(CLI::App& app, CommandEnv& env) {
   RegisterRuntimeCommands(app, env);
   RegisterPodCommands(app, env);
   RegisterImageCommands(app, env);
+  RegisterImportCommand(app, env);
   RegisterContainerCommands(app, env);
   RegisterPlayCommands(app, env);
   RegisterDebugCommands(app, env);

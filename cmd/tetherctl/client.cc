@@ -105,6 +105,16 @@ absl::StatusOr<runtime::v1::ImageService::StubInterface*> CriClient::Image() {
   return image_.get();
 }
 
+absl::StatusOr<tether::v1::TetherImages::StubInterface*> CriClient::TetherImages() {
+  if (tether_images_ == nullptr) {
+    auto channel = Connect(options_.image_endpoint.empty() ? options_.runtime_endpoint
+                                                           : options_.image_endpoint);
+    if (!channel.ok()) return channel.status();
+    tether_images_ = tether::v1::TetherImages::NewStub(*channel);
+  }
+  return tether_images_.get();
+}
+
 std::unique_ptr<grpc::ClientContext> CriClient::NewCallContext(absl::Duration timeout) const {
   auto context = std::make_unique<grpc::ClientContext>();
   const absl::Duration t = timeout > absl::ZeroDuration() ? timeout : options_.call_timeout;

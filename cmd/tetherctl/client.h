@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "runtime/v1/api.grpc.pb.h"
+#include "tether/v1/images.grpc.pb.h"
 
 namespace tether::ctl {
 
@@ -46,6 +47,8 @@ class CriClient {
 
   absl::StatusOr<runtime::v1::RuntimeService::StubInterface*> Runtime();
   absl::StatusOr<runtime::v1::ImageService::StubInterface*> Image();
+  // Tether's own image API (tether.v1: import), on the image endpoint.
+  absl::StatusOr<tether::v1::TetherImages::StubInterface*> TetherImages();
 
   // A context whose deadline is now + call timeout (or `timeout` when given).
   std::unique_ptr<grpc::ClientContext> NewCallContext(
@@ -60,6 +63,7 @@ class CriClient {
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;  // by normalized endpoint
   std::unique_ptr<runtime::v1::RuntimeService::StubInterface> runtime_;
   std::unique_ptr<runtime::v1::ImageService::StubInterface> image_;
+  std::unique_ptr<tether::v1::TetherImages::StubInterface> tether_images_;
 };
 
 }  // namespace tether::ctl

@@ -156,6 +156,8 @@ void RegisterRuntimeCommands(CLI::App& app, CommandEnv& env);
 void RegisterPodCommands(CLI::App& app, CommandEnv& env);
 // pull, images, inspecti, rmi, imagefsinfo
 void RegisterImageCommands(CLI::App& app, CommandEnv& env);
+// import (load an image archive without a registry; import_command.cc)
+void RegisterImportCommand(CLI::App& app, CommandEnv& env);
 // create, run, start, stop, rm, ps, inspect, logs, exec, stats, statsp, update
 void RegisterContainerCommands(CLI::App& app, CommandEnv& env);
 // play (run a Kubernetes Pod manifest; play_command.cc)

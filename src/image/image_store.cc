@@ -6,6 +6,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "image/image_archive.h"
+#include "util/file.h"
 #include "util/log.h"
 
 namespace tether {
@@ -30,9 +33,15 @@ nlohmann::json ImageRecord::ToJson() const {
   for (const auto& l : layers) {
     layers_json.push_back({{"mediaType", l.media_type}, {"digest", l.digest}, {"size", l.size}});
   }
-  return {{"id", id},           {"repo_tags", repo_tags}, {"repo_digests", repo_digests},
-          {"manifest_digest", manifest_digest}, {"layers", layers_json},
-          {"diff_ids", diff_ids}, {"chain_ids", chain_ids}, {"size", size}, {"pinned", pinned}};
+  return {{"id", id},
+          {"repo_tags", repo_tags},
+          {"repo_digests", repo_digests},
+          {"manifest_digest", manifest_digest},
+          {"layers", layers_json},
+          {"diff_ids", diff_ids},
+          {"chain_ids", chain_ids},
+          {"size", size},
+          {"pinned", pinned}};
 }
 
 absl::StatusOr<ImageRecord> ImageRecord::FromJson(const nlohmann::json& j) {
@@ -66,6 +75,10 @@ ImageStore::ImageStore(const Config& config, std::shared_ptr<ContentStore> conte
 
 absl::Status ImageStore::Init() {
   if (auto st = records_.Init(); !st.ok()) return st;
+  // Spooled archives are anonymous files; a named leftover (filesystems without O_TMPFILE, a
+  // crash between create and unlink) goes with the directory.
+  if (auto st = RemoveAll(ImportDir()); !st.ok()) return st;
+  if (auto st = MakeDirs(ImportDir(), 0700); !st.ok()) return st;
   std::vector<std::string> errors;
   for (auto& [key, j] : records_.LoadAll(&errors)) {
     auto r = ImageRecord::FromJson(j);
@@ -180,11 +193,12 @@ absl::Status ImageStore::FetchToStore(const Reference& ref, const ResolvedManife
       leader = true;
     }
     if (!leader) {
-      mu_.Await(absl::Condition(+[](Flight* f) { return f->done; }, flight.get()));
+      mu_.Await(absl::Condition(
+          +[](Flight* f) { return f->done; }, flight.get()));
       if (flight->status.ok() || content_->Has(d.digest)) return absl::OkStatus();
       // The leader failed (perhaps its own deadline): try ourselves.
-      return absl::UnavailableError(absl::StrCat("download of ", d.digest,
-                                                 " failed: ", flight->status.message()));
+      return absl::UnavailableError(
+          absl::StrCat("download of ", d.digest, " failed: ", flight->status.message()));
     }
   }
   absl::Status st = [&]() -> absl::Status {
@@ -207,8 +221,7 @@ absl::Status ImageStore::FetchToStore(const Reference& ref, const ResolvedManife
 }
 
 absl::StatusOr<std::string> ImageStore::Pull(const std::string& ref_text, const RegistryAuth* auth,
-                                             absl::Time deadline,
-                                             const std::atomic<bool>* cancel) {
+                                             absl::Time deadline, const std::atomic<bool>* cancel) {
   auto ref = ParseReference(ref_text);
   if (!ref.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("image: ", ref.status().message()));
@@ -228,17 +241,47 @@ absl::StatusOr<std::string> ImageStore::DoPull(const Reference& ref, const Regis
       !st.ok()) {
     return st;
   }
-  auto config_text = content_->ReadBlob(manifest->config_digest, kMaxConfigSize);
+  auto record = NewRecord(manifest->config_digest, manifest->config_size, manifest->manifest_digest,
+                          manifest->layers, ref.String());
+  if (!record.ok()) return record.status();
+  ImageRecord img = *std::move(record);
+  (void)content_->Put(manifest->manifest_digest, manifest->manifest_json);
+
+  // Layers download and unpack in parallel, a few at a time.
+  if (auto st = UnpackLayers(img,
+                             [&](size_t i) {
+                               return FetchToStore(ref, *manifest, img.layers[i], auth, deadline,
+                                                   cancel);
+                             });
+      !st.ok()) {
+    return st;
+  }
+
+  if (!ref.tag.empty()) img.repo_tags.push_back(TagOf(ref));
+  img.repo_digests.push_back(DigestRefOf(ref, manifest->repo_digest));
+  auto id = Commit(std::move(img));
+  if (id.ok()) {
+    spdlog::info("pulled {} as {} in {}", ref.String(), *id,
+                 absl::FormatDuration(absl::Now() - start));
+  }
+  return id;
+}
+
+absl::StatusOr<ImageRecord> ImageStore::NewRecord(const std::string& config_digest,
+                                                  int64_t config_size,
+                                                  const std::string& manifest_digest,
+                                                  std::vector<Descriptor> layers,
+                                                  const std::string& what) {
+  auto config_text = content_->ReadBlob(config_digest, kMaxConfigSize);
   if (!config_text.ok()) return config_text.status();
   auto config = nlohmann::json::parse(*config_text, nullptr, false);
   if (!config.is_object()) {
-    return absl::DataLossError(absl::StrCat("image config ", manifest->config_digest,
-                                            " is not JSON"));
+    return absl::DataLossError(absl::StrCat("image config ", config_digest, " is not JSON"));
   }
   ImageRecord img;
-  img.id = manifest->config_digest;
-  img.manifest_digest = manifest->manifest_digest;
-  img.layers = manifest->layers;
+  img.id = config_digest;
+  img.manifest_digest = manifest_digest;
+  img.layers = std::move(layers);
   img.config = MakeSharedJson(config);
   try {
     for (const auto& d : config.at("rootfs").at("diff_ids")) img.diff_ids.push_back(d);
@@ -246,16 +289,18 @@ absl::StatusOr<std::string> ImageStore::DoPull(const Reference& ref, const Regis
     return absl::DataLossError(absl::StrCat("image config ", img.id, " has no rootfs.diff_ids"));
   }
   if (img.diff_ids.size() != img.layers.size()) {
-    return absl::DataLossError(absl::StrCat("image ", ref.String(), ": manifest has ",
-                                            img.layers.size(), " layers, config has ",
-                                            img.diff_ids.size(), " diff ids"));
+    return absl::DataLossError(absl::StrCat("image ", what, ": manifest has ", img.layers.size(),
+                                            " layers, config has ", img.diff_ids.size(),
+                                            " diff ids"));
   }
   img.chain_ids = Snapshotter::ChainIds(img.diff_ids);
-  img.size = manifest->config_size;
+  img.size = config_size;
   for (const auto& l : img.layers) img.size += l.size;
-  (void)content_->Put(manifest->manifest_digest, manifest->manifest_json);
+  return img;
+}
 
-  // Layers download and unpack in parallel, a few at a time.
+absl::Status ImageStore::UnpackLayers(const ImageRecord& img,
+                                      const std::function<absl::Status(size_t)>& fetch) {
   std::atomic<size_t> next{0};
   absl::Mutex err_mu;
   absl::Status first_error;
@@ -267,7 +312,7 @@ absl::StatusOr<std::string> ImageStore::DoPull(const Reference& ref, const Regis
       }
       absl::Status st;
       if (!snapshots_->Has(img.chain_ids[i])) {
-        st = FetchToStore(ref, *manifest, img.layers[i], auth, deadline, cancel);
+        if (fetch) st = fetch(i);
         if (st.ok()) {
           st = snapshots_->Commit(img.chain_ids[i], content_->PathOf(img.layers[i].digest),
                                   img.diff_ids[i]);
@@ -284,16 +329,71 @@ absl::StatusOr<std::string> ImageStore::DoPull(const Reference& ref, const Regis
   for (int i = 1; i < n; ++i) workers.emplace_back(worker);
   worker();
   for (auto& t : workers) t.join();
-  if (!first_error.ok()) return first_error;
+  return first_error;
+}
 
-  if (!ref.tag.empty()) img.repo_tags.push_back(TagOf(ref));
-  img.repo_digests.push_back(DigestRefOf(ref, manifest->repo_digest));
-  auto id = Commit(std::move(img));
-  if (id.ok()) {
-    spdlog::info("pulled {} as {} in {}", ref.String(), *id,
+absl::StatusOr<std::vector<ImageRecord>> ImageStore::Import(int archive_fd,
+                                                            const std::vector<std::string>& tags) {
+  absl::Time start = absl::Now();
+  std::vector<std::string> extra;
+  for (size_t i = 0; i < tags.size(); ++i) {
+    auto ref = ParseReference(tags[i]);
+    if (!ref.ok() || ref->tag.empty() || !ref->digest.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tags[", i, "]: \"", tags[i], "\" is not a name:tag reference",
+                       ref.ok() ? "" : absl::StrCat(" (", ref.status().message(), ")")));
+    }
+    extra.push_back(TagOf(*ref));
+  }
+  std::vector<ImageRecord> records;
+  absl::Status failed;
+  {
+    absl::ReaderMutexLock gc(&gc_mu_);  // the blobs stay until the images are recorded
+    failed = [&]() -> absl::Status {
+      auto images = ReadImageArchive(archive_fd, *content_);
+      if (!images.ok()) return images.status();
+      if (!extra.empty() && images->size() != 1) {
+        return absl::InvalidArgumentError(absl::StrCat("tags: the archive holds ", images->size(),
+                                                       " images; a tag names exactly one"));
+      }
+      for (auto& a : *images) {
+        auto record = NewRecord(a.config_digest, a.config_size, a.manifest_digest, a.layers,
+                                a.repo_tags.empty() ? a.config_digest : a.repo_tags.front());
+        if (!record.ok()) return record.status();
+        if (auto st = UnpackLayers(*record, nullptr); !st.ok()) return st;
+        record->repo_tags = a.repo_tags;
+        record->repo_digests = a.repo_digests;
+        for (const auto& t : extra) AddUnique(&record->repo_tags, t);
+        records.push_back(*std::move(record));
+      }
+      // Only complete images are recorded, all of them at the end.
+      for (auto& r : records) {
+        auto id = Commit(r);
+        if (!id.ok()) return id.status();
+        auto committed = Find(*id);
+        if (committed.ok()) r = *std::move(committed);
+      }
+      return absl::OkStatus();
+    }();
+  }
+  if (!failed.ok()) {
+    // The archive is the client's input: content that does not match what the archive says
+    // (a layer whose diff id differs) is a bad archive, not data lost here.
+    if (absl::IsDataLoss(failed)) failed = absl::InvalidArgumentError(failed.message());
+    spdlog::warn("import failed: {}", failed.message());
+    // Blobs and layers of the failed import go now, unless a pull is running (then they go with
+    // the next collection).
+    if (gc_mu_.WriterTryLock()) {
+      CollectGarbageLocked();
+      gc_mu_.WriterUnlock();
+    }
+    return failed;
+  }
+  for (const auto& r : records) {
+    spdlog::info("imported {} ({}) in {}", r.id, absl::StrJoin(r.repo_tags, ", "),
                  absl::FormatDuration(absl::Now() - start));
   }
-  return id;
+  return records;
 }
 
 absl::StatusOr<std::string> ImageStore::Commit(ImageRecord img) {
@@ -344,6 +444,10 @@ absl::Status ImageStore::Remove(const std::string& ref) {
 
 void ImageStore::CollectGarbage() {
   absl::WriterMutexLock gc(&gc_mu_);
+  CollectGarbageLocked();
+}
+
+void ImageStore::CollectGarbageLocked() {
   std::set<std::string> blobs, chains;
   {
     absl::MutexLock l(&mu_);

@@ -24,7 +24,7 @@
 namespace tether {
 
 struct ImageRecord {
-  std::string id;  // sha256:<config digest hex>
+  std::string id;                         // sha256:<config digest hex>
   std::vector<std::string> repo_tags;     // "docker.io/library/busybox:latest"
   std::vector<std::string> repo_digests;  // "docker.io/library/busybox@sha256:…"
   std::string manifest_digest;
@@ -61,6 +61,15 @@ class ImageStore : public ImageProvider {
   void CollectGarbage();
   // Stores a pulled or imported image (content already in the stores) under `tags`.
   absl::StatusOr<std::string> Commit(ImageRecord image);
+  // Imports every image of an archive (an OCI layout tar or a `docker save` tarball, see
+  // image/image_archive.h) read from `archive_fd`: blobs into the content store, layers
+  // unpacked as a pull unpacks them, then recorded with the archive's names plus `tags` (the
+  // archive must then hold one image). Nothing is recorded unless every image is complete. Bad
+  // archives are INVALID_ARGUMENT naming what is wrong. Returns the records as committed.
+  absl::StatusOr<std::vector<ImageRecord>> Import(int archive_fd,
+                                                  const std::vector<std::string>& tags);
+  // Where clients' archives are spooled while they are imported (<root>/import).
+  std::string ImportDir() const { return config_.root + "/import"; }
 
  private:
   absl::StatusOr<std::string> DoPull(const Reference& ref, const RegistryAuth* auth,
@@ -68,6 +77,15 @@ class ImageStore : public ImageProvider {
   absl::Status FetchToStore(const Reference& ref, const ResolvedManifest& where,
                             const Descriptor& d, const RegistryAuth* auth, absl::Time deadline,
                             const std::atomic<bool>* cancel);
+  // The record of an image whose config is in the content store: diff ids, chain ids, size.
+  absl::StatusOr<ImageRecord> NewRecord(const std::string& config_digest, int64_t config_size,
+                                        const std::string& manifest_digest,
+                                        std::vector<Descriptor> layers, const std::string& what);
+  // Unpacks the layers of `img` that have no snapshot yet, a few at a time; `fetch(i)` (when
+  // set) first brings layer i's blob into the content store.
+  absl::Status UnpackLayers(const ImageRecord& img,
+                            const std::function<absl::Status(size_t)>& fetch);
+  void CollectGarbageLocked();
   absl::StatusOr<ImageRecord> FindLocked(const std::string& ref) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static std::string Hex(const std::string& digest) { return digest.substr(digest.find(':') + 1); }

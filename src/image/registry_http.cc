@@ -143,30 +143,77 @@ HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options))
 }
 
 HttpClient::~HttpClient() {
-  for (CURL* h : idle_) curl_easy_cleanup(h);
+  for (const Idle& i : idle_) Cleanup(i.handle);
   if (share_ != nullptr) curl_share_cleanup(share_);
 }
 
-CURL* HttpClient::Acquire() {
-  {
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    if (!idle_.empty()) {
-      CURL* h = idle_.back();
-      idle_.pop_back();
-      return h;
-    }
+std::string HttpClient::OriginOf(const std::string& url) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return url;
+  size_t host_end = url.find_first_of("/?#", scheme_end + 3);
+  std::string origin = absl::AsciiStrToLower(url.substr(0, host_end));
+  // The default port is the same origin as no port.
+  if (absl::StartsWith(origin, "https://") && absl::EndsWith(origin, ":443")) {
+    origin.resize(origin.size() - 4);
+  } else if (absl::StartsWith(origin, "http://") && absl::EndsWith(origin, ":80")) {
+    origin.resize(origin.size() - 3);
   }
-  return curl_easy_init();
+  return origin;
 }
 
-void HttpClient::Release(CURL* h) {
-  curl_easy_reset(h);  // options only: live connections and caches stay with the handle
+size_t HttpClient::idle_handles() const {
   std::lock_guard<std::mutex> lock(pool_mu_);
-  if (idle_.size() < options_.max_idle_handles) {
-    idle_.push_back(h);
-    return;
+  return idle_.size();
+}
+
+void HttpClient::Cleanup(CURL* h) {
+  curl_easy_cleanup(h);  // closes the handle's connections
+  live_.fetch_sub(1);
+}
+
+CURL* HttpClient::Acquire(const std::string& origin) {
+  std::vector<CURL*> expired;
+  CURL* found = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    const absl::Time now = absl::Now();
+    // Handles idle for too long hold connections the server has most likely dropped.
+    while (!idle_.empty() && now - idle_.front().since > options_.idle_timeout) {
+      expired.push_back(idle_.front().handle);
+      idle_.erase(idle_.begin());
+    }
+    // The most recent handle of this origin, else the least recently used one.
+    for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+      if (it->origin == origin) {
+        found = it->handle;
+        idle_.erase(std::next(it).base());
+        break;
+      }
+    }
+    if (found == nullptr && !idle_.empty()) {
+      found = idle_.front().handle;
+      idle_.erase(idle_.begin());
+    }
   }
-  curl_easy_cleanup(h);
+  for (CURL* h : expired) Cleanup(h);  // outside the lock: closing may take a moment
+  if (found != nullptr) return found;
+  CURL* h = curl_easy_init();
+  if (h != nullptr) live_.fetch_add(1);
+  return h;
+}
+
+void HttpClient::Release(CURL* h, const std::string& origin) {
+  curl_easy_reset(h);  // options only: live connections and caches stay with the handle
+  CURL* evicted = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    idle_.push_back({h, origin, absl::Now()});
+    if (idle_.size() > options_.max_idle_handles) {
+      evicted = idle_.front().handle;
+      idle_.erase(idle_.begin());
+    }
+  }
+  if (evicted != nullptr) Cleanup(evicted);
 }
 
 absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& req) {
@@ -178,7 +225,8 @@ absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& req) {
   if (req.cancel != nullptr && req.cancel->load()) {
     return absl::CancelledError(absl::StrCat(what, ": cancelled"));
   }
-  CURL* h = Acquire();
+  const std::string origin = OriginOf(req.url);
+  CURL* h = Acquire(origin);
   if (h == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
 
   Transfer t{&req};
@@ -186,7 +234,7 @@ absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& req) {
   for (const std::string& line : req.headers) {
     curl_slist* l = curl_slist_append(headers.get(), line.c_str());
     if (l == nullptr) {
-      Release(h);
+      Release(h, origin);
       return absl::ResourceExhaustedError("curl_slist_append failed");
     }
     headers.release();
@@ -206,6 +254,8 @@ absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& req) {
   curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
   if (share_ != nullptr) curl_easy_setopt(h, CURLOPT_SHARE, share_);
+  // Bounds the connections this handle keeps alive between requests.
+  curl_easy_setopt(h, CURLOPT_MAXCONNECTS, std::max(1L, options_.max_connects_per_handle));
   if (req.method == "GET") {
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
   } else if (req.method == "HEAD") {
@@ -245,7 +295,7 @@ absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& req) {
       effective != nullptr) {
     t.response.effective_url = effective;
   }
-  Release(h);
+  Release(h, origin);
 
   if (rc == CURLE_OK) {
     spdlog::debug("registry: {} -> HTTP {}", what, t.response.status);

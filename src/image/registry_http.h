@@ -1,6 +1,15 @@
 // A small HTTP client over libcurl for the registry client: pooled easy handles (each keeps its
 // connections alive, so requests to a registry reuse them), a shared DNS and TLS session cache,
 // deadlines, cancellation, capped buffered bodies or streaming into a sink. Thread-safe.
+//
+// Connection reuse: libcurl keeps live connections in the easy handle (sharing the connection
+// cache through a share object is not safe across concurrent threads, per libcurl), so the pool
+// hands out handles by origin (scheme://host:port): a request gets the idle handle that last
+// talked to its origin, else the least recently used idle handle, else a new one. Bounds: at
+// most `max_idle_handles` idle handles, each keeping at most `max_connects_per_handle`
+// connections; an idle handle unused for `idle_timeout` is closed at the next request. Every
+// handle taken is given back or cleaned up on every path (no handle outlives a request unless
+// it is in the pool), and the destructor closes them all.
 #pragma once
 
 #include <curl/curl.h>
@@ -54,6 +63,8 @@ struct HttpClientOptions {
   absl::Duration stall_timeout = absl::Seconds(60);
   std::string user_agent = "tether";
   size_t max_idle_handles = 8;
+  long max_connects_per_handle = 2;  // the registry, and a blob redirect's host
+  absl::Duration idle_timeout = absl::Seconds(90);
 };
 
 class HttpClient {
@@ -67,15 +78,29 @@ class HttpClient {
   // (UNAVAILABLE naming the URL), DEADLINE_EXCEEDED, CANCELLED, the sink's error, or the body cap.
   absl::StatusOr<HttpResponse> Do(const HttpRequest& request);
 
+  // For tests and debugging: handles alive (idle or in use) and idle in the pool.
+  size_t live_handles() const { return live_.load(); }
+  size_t idle_handles() const;
+
+  // "scheme://host:port" of a URL (the pool's key); the URL itself when it has no scheme.
+  static std::string OriginOf(const std::string& url);
+
  private:
-  CURL* Acquire();
-  void Release(CURL* handle);
+  struct Idle {
+    CURL* handle;
+    std::string origin;
+    absl::Time since;
+  };
+  CURL* Acquire(const std::string& origin);
+  void Release(CURL* handle, const std::string& origin);
+  void Cleanup(CURL* handle);
 
   HttpClientOptions options_;
   CURLSH* share_ = nullptr;
   std::mutex share_locks_[CURL_LOCK_DATA_LAST];
-  std::mutex pool_mu_;
-  std::vector<CURL*> idle_;
+  mutable std::mutex pool_mu_;
+  std::vector<Idle> idle_;  // least recently used first
+  std::atomic<size_t> live_{0};
 };
 
 // Percent-encodes everything except RFC 3986 unreserved characters.

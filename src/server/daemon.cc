@@ -26,6 +26,7 @@
 #include "podrunner/static_pods.h"
 #include "sandbox/sandbox_manager.h"
 #include "server/runtime_service.h"
+#include "server/tether_images_service.h"
 #include "stats/stats_cache.h"
 #include "stream/streaming_server.h"
 #include "util/fd.h"
@@ -159,6 +160,7 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
   stats->Start();
   RuntimeService runtime_service(config, sandboxes, containers, stats);
   ImageService image_service(config, images);
+  TetherImagesService tether_images(images);  // tether.v1: image import
   // Exec, Attach and PortForward: the streaming server (src/stream/).
   stream::StreamingOptions stream_options;
   stream_options.address = config.stream_address;
@@ -171,6 +173,7 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
   builder.AddListeningPort("unix://" + config.socket, grpc::InsecureServerCredentials());
   builder.RegisterService(&runtime_service);
   builder.RegisterService(&image_service);
+  builder.RegisterService(&tether_images);
   builder.SetMaxReceiveMessageSize(16 << 20);
   builder.SetMaxSendMessageSize(32 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
