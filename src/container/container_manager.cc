@@ -160,10 +160,16 @@ void ContainerManager::Recover() {
       names_[absl::StrCat(r.sandbox_id, "/", m.name(), "/", m.attempt())] = r.id;
     }
     auto code = ExitWatcher::ReadExitCode(sandboxes_->paths().exits, r.id);
-    if ((r.state == ContainerState::kRunning || r.state == ContainerState::kCreated) &&
-        (code.ok() || !ProcessAlive(r.pid, r.pid_start_time))) {
-      // It exited while tetherd was down (or its monitor is gone).
-      MarkExited(*c, code.ok() ? *code : 255);
+    if (r.state == ContainerState::kRunning || r.state == ContainerState::kCreated) {
+      if (code.ok()) {
+        MarkExited(*c, *code);  // it exited while tetherd was down
+      } else if (!ProcessAlive(r.pid, r.pid_start_time) &&
+                 (r.monitor_pid <= 0 || !ProcessAlive(r.monitor_pid, 0))) {
+        // Process and monitor are both gone: nobody will ever write the exit code.
+        MarkExited(*c, 255);
+      }
+      // A dead process with a live conmon: conmon is about to write the exit file and the
+      // exit watcher reports it (the daemon rechecks once the watch is in place).
     }
     (c->state() == ContainerState::kExited ? exited : running)++;
   }

@@ -44,8 +44,12 @@ absl::Status ContainerManager::StopLocked(Container& c, int64_t timeout_seconds)
     int sig = ParseSignal(r.stop_signal);
     spdlog::info("container {}: stopping with signal {}, timeout {}s", short_id, sig,
                  timeout_seconds);
-    if (auto st = runtime->Kill(r.id, sig); !st.ok()) {
-      spdlog::warn("container {}: signal {}: {}", short_id, sig, st.message());
+    // The stop signal goes to the container's init, as `runc kill` would send it, without
+    // an exec of runc; runc when the pid cannot be signalled that way.
+    if (!SignalProcess(r.pid, r.pid_start_time, sig)) {
+      if (auto st = runtime->Kill(r.id, sig); !st.ok()) {
+        spdlog::warn("container {}: signal {}: {}", short_id, sig, st.message());
+      }
     }
     if (wait_exit(absl::Seconds(timeout_seconds))) return absl::OkStatus();
     spdlog::info("container {}: still running after {}s; SIGKILL", short_id, timeout_seconds);

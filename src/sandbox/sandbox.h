@@ -73,6 +73,9 @@ class Sandbox {
   mutable absl::Mutex mu_;
   SandboxRecord record_ ABSL_GUARDED_BY(mu_);
   bool exited_ ABSL_GUARDED_BY(mu_) = false;  // conmon reported the pause's exit
+  // StopLocked completed: the runtime state is deleted and the network torn down, so later
+  // stops and the remove need not run runc or CNI again.
+  bool torn_down_ ABSL_GUARDED_BY(mu_) = false;
   const std::string id_ = record_.id;
   absl::Mutex op_mu_;
 };

@@ -11,9 +11,9 @@
 #include "util/proc.h"
 
 namespace tether {
-void SandboxManager::Cleanup(const SandboxRecord& r, bool remove_files) {
+void SandboxManager::Cleanup(const SandboxRecord& r, bool remove_files, bool runtime_deleted) {
   const std::string short_id = r.id.substr(0, 13);
-  if (auto rt = RuntimeOf(r)) {
+  if (auto rt = runtime_deleted ? nullptr : RuntimeOf(r)) {
     if (auto st = rt->Delete(r.id, /*force=*/true); !st.ok()) {
       spdlog::warn("sandbox {}: runtime delete: {}", short_id, st.message());
     }
@@ -46,13 +46,20 @@ void SandboxManager::Cleanup(const SandboxRecord& r, bool remove_files) {
 absl::Status SandboxManager::StopLocked(Sandbox& sb) {
   SandboxRecord r = sb.Snapshot();
   const std::string short_id = r.id.substr(0, 13);
+  {
+    absl::MutexLock l(&sb.mu_);
+    if (sb.torn_down_) return absl::OkStatus();  // nothing can have started since
+  }
   if (stop_containers_) {
     if (auto st = stop_containers_(r.id); !st.ok()) return st;
   }
   auto runtime = RuntimeOf(r);
   if (ProcessAlive(r.pid, r.pid_start_time) &&
       !ExitWatcher::ReadExitCode(paths_.exits, r.id).ok()) {
-    if (runtime) (void)runtime->Kill(r.id, SIGKILL);
+    // Signal the pause directly (one runc exec less per stop); runc when that is not possible.
+    if (!SignalProcess(r.pid, r.pid_start_time, SIGKILL) && runtime) {
+      (void)runtime->Kill(r.id, SIGKILL);
+    }
     // The exit watcher wakes us when conmon records the exit.
     bool exited;
     {
@@ -64,9 +71,11 @@ absl::Status SandboxManager::StopLocked(Sandbox& sb) {
           absl::StrCat("pod sandbox ", r.id, ": the pause did not exit after SIGKILL"));
     }
   }
+  bool runtime_deleted = runtime != nullptr;
   if (runtime) {
     if (auto st = runtime->Delete(r.id, true); !st.ok()) {
       spdlog::warn("sandbox {}: runtime delete: {}", short_id, st.message());
+      runtime_deleted = false;
     }
   }
   if (r.network_attached) {
@@ -87,6 +96,7 @@ absl::Status SandboxManager::StopLocked(Sandbox& sb) {
     changed = sb.record_.state != SandboxState::kNotReady || sb.record_.network_attached;
     sb.record_.state = SandboxState::kNotReady;
     sb.record_.network_attached = false;
+    sb.torn_down_ = runtime_deleted;
     r = sb.record_;
   }
   if (changed) {
@@ -118,8 +128,13 @@ absl::Status SandboxManager::Remove(const std::string& id) {
   if (remove_containers_) {
     if (auto st = remove_containers_(sb->id()); !st.ok()) return st;
   }
+  bool torn_down;
+  {
+    absl::MutexLock l(&sb->mu_);
+    torn_down = sb->torn_down_;
+  }
   SandboxRecord r = sb->Snapshot();
-  Cleanup(r, /*remove_files=*/true);
+  Cleanup(r, /*remove_files=*/true, /*runtime_deleted=*/torn_down);
   if (PathExists(r.bundle_dir)) {
     return absl::InternalError(
         absl::StrCat("pod sandbox ", r.id, ": could not remove ", r.bundle_dir));

@@ -154,6 +154,17 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
       !st.ok()) {
     return st;
   }
+  // Exits written between recovery and the watch raised no event: read them once now.
+  for (const auto& sb : sandboxes->List()) {
+    if (auto code = ExitWatcher::ReadExitCode(exits.dir(), sb->id()); code.ok()) {
+      sandboxes->OnExit(sb->id(), *code);
+    }
+  }
+  for (const auto& c : containers->List()) {
+    if (auto code = ExitWatcher::ReadExitCode(exits.dir(), c->id()); code.ok()) {
+      containers->OnExit(c->id(), *code);
+    }
+  }
 
   // *Stats: writable layers walked by one low-priority thread, never on a request path.
   auto stats = std::make_shared<StatsCache>(ContainerLayers(containers, snapshots));

@@ -1,6 +1,9 @@
 #include "util/proc.h"
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <vector>
 
@@ -39,6 +42,17 @@ bool ProcessAlive(int pid, uint64_t start_time) {
     }
   }
   return true;
+}
+
+bool SignalProcess(int pid, uint64_t start_time, int sig) {
+  if (pid <= 0 || start_time == 0) return false;
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return false;
+  // The pidfd pins the process: checking after opening it rules out a pid reused in between.
+  bool ok =
+      ProcessAlive(pid, start_time) && syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) == 0;
+  close(fd);
+  return ok;
 }
 
 int OwnOomScoreAdj() {
