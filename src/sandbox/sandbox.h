@@ -39,6 +39,9 @@ struct SandboxRecord {
   nlohmann::json runtime_spec;    // the pause's OCI spec, for inspection
   std::string image_id;                // the sandbox image, when configured ("" = built-in pause)
   std::vector<std::string> chain_ids;  // its snapshots (kept from garbage collection)
+  // StopPodSandbox deleted the pause from the OCI runtime: a later stop or remove need not run
+  // the runtime again.
+  bool runtime_deleted = false;
 
   nlohmann::json ToJson() const;
   static absl::StatusOr<SandboxRecord> FromJson(const nlohmann::json& j);

@@ -13,7 +13,7 @@
 namespace tether {
 void SandboxManager::Cleanup(const SandboxRecord& r, bool remove_files) {
   const std::string short_id = r.id.substr(0, 13);
-  if (auto rt = RuntimeOf(r)) {
+  if (auto rt = RuntimeOf(r); rt && !r.runtime_deleted) {
     if (auto st = rt->Delete(r.id, /*force=*/true); !st.ok()) {
       spdlog::warn("sandbox {}: runtime delete: {}", short_id, st.message());
     }
@@ -50,7 +50,10 @@ absl::Status SandboxManager::StopLocked(Sandbox& sb) {
     if (auto st = stop_containers_(r.id); !st.ok()) return st;
   }
   auto runtime = RuntimeOf(r);
-  if (ProcessAlive(r.pid, r.pid_start_time) &&
+  // A sandbox stopped before has no pause left to kill or delete: running the runtime again
+  // (one `runc delete` a time, each tens of milliseconds) would only find nothing.
+  bool runtime_deleted = r.runtime_deleted;
+  if (!runtime_deleted && ProcessAlive(r.pid, r.pid_start_time) &&
       !ExitWatcher::ReadExitCode(paths_.exits, r.id).ok()) {
     if (runtime) (void)runtime->Kill(r.id, SIGKILL);
     // The exit watcher wakes us when conmon records the exit.
@@ -64,8 +67,10 @@ absl::Status SandboxManager::StopLocked(Sandbox& sb) {
           absl::StrCat("pod sandbox ", r.id, ": the pause did not exit after SIGKILL"));
     }
   }
-  if (runtime) {
-    if (auto st = runtime->Delete(r.id, true); !st.ok()) {
+  if (runtime && !runtime_deleted) {
+    if (auto st = runtime->Delete(r.id, true); st.ok()) {
+      runtime_deleted = true;
+    } else {
       spdlog::warn("sandbox {}: runtime delete: {}", short_id, st.message());
     }
   }
@@ -84,9 +89,11 @@ absl::Status SandboxManager::StopLocked(Sandbox& sb) {
   bool changed = false;
   {
     absl::MutexLock l(&sb.mu_);
-    changed = sb.record_.state != SandboxState::kNotReady || sb.record_.network_attached;
+    changed = sb.record_.state != SandboxState::kNotReady || sb.record_.network_attached ||
+              sb.record_.runtime_deleted != runtime_deleted;
     sb.record_.state = SandboxState::kNotReady;
     sb.record_.network_attached = false;
+    sb.record_.runtime_deleted = runtime_deleted;
     r = sb.record_;
   }
   if (changed) {
