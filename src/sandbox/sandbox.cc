@@ -59,6 +59,7 @@ nlohmann::json SandboxRecord::ToJson() const {
           {"ips", ips},
           {"cni_result", *cni_result},
           {"network_attached", network_attached},
+          {"runtime_deleted", runtime_deleted},
           {"pod_cidr", pod_cidr},
           {"runtime_spec", *runtime_spec},
           {"image_id", image_id},
@@ -88,6 +89,7 @@ absl::StatusOr<SandboxRecord> SandboxRecord::FromJson(const nlohmann::json& j) {
     r.ips = j.value("ips", std::vector<std::string>{});
     r.cni_result = MakeSharedJson(j.value("cni_result", nlohmann::json()));
     r.network_attached = j.value("network_attached", false);
+    r.runtime_deleted = j.value("runtime_deleted", false);
     r.pod_cidr = j.value("pod_cidr", "");
     r.runtime_spec = MakeSharedJson(j.value("runtime_spec", nlohmann::json()));
     r.image_id = j.value("image_id", "");

@@ -40,6 +40,9 @@ struct SandboxRecord {
   SharedJson runtime_spec = NullJson();  // the pause's OCI spec, for inspection
   std::string image_id;                  // the sandbox image, when configured ("" = built-in pause)
   std::vector<std::string> chain_ids;    // its snapshots (kept from garbage collection)
+  // StopPodSandbox deleted the pause from the OCI runtime: a later stop or remove need not run
+  // the runtime again.
+  bool runtime_deleted = false;
 
   nlohmann::json ToJson() const;
   static absl::StatusOr<SandboxRecord> FromJson(const nlohmann::json& j);
@@ -73,9 +76,6 @@ class Sandbox {
   mutable absl::Mutex mu_;
   SandboxRecord record_ ABSL_GUARDED_BY(mu_);
   bool exited_ ABSL_GUARDED_BY(mu_) = false;  // conmon reported the pause's exit
-  // StopLocked completed: the runtime state is deleted and the network torn down, so later
-  // stops and the remove need not run runc or CNI again.
-  bool torn_down_ ABSL_GUARDED_BY(mu_) = false;
   const std::string id_ = record_.id;
   absl::Mutex op_mu_;
 };

@@ -90,7 +90,7 @@ class SandboxManager {
     return records_.Write(r.id, r.ToJson());
   }
   // Undo every side effect a record may describe; each step is idempotent.
-  void Cleanup(const SandboxRecord& r, bool remove_files, bool runtime_deleted = false);
+  void Cleanup(const SandboxRecord& r, bool remove_files);
   CniAttachment AttachmentOf(const SandboxRecord& r) const;
   absl::Status PreparePauseRootfs(const std::string& pause_binary);
   void Recover();

@@ -11,9 +11,9 @@
 #include "util/proc.h"
 
 namespace tether {
-void SandboxManager::Cleanup(const SandboxRecord& r, bool remove_files, bool runtime_deleted) {
+void SandboxManager::Cleanup(const SandboxRecord& r, bool remove_files) {
   const std::string short_id = r.id.substr(0, 13);
-  if (auto rt = runtime_deleted ? nullptr : RuntimeOf(r)) {
+  if (auto rt = RuntimeOf(r); rt && !r.runtime_deleted) {
     if (auto st = rt->Delete(r.id, /*force=*/true); !st.ok()) {
       spdlog::warn("sandbox {}: runtime delete: {}", short_id, st.message());
     }
@@ -46,15 +46,14 @@ void SandboxManager::Cleanup(const SandboxRecord& r, bool remove_files, bool run
 absl::Status SandboxManager::StopLocked(Sandbox& sb) {
   SandboxRecord r = sb.Snapshot();
   const std::string short_id = r.id.substr(0, 13);
-  {
-    absl::MutexLock l(&sb.mu_);
-    if (sb.torn_down_) return absl::OkStatus();  // nothing can have started since
-  }
   if (stop_containers_) {
     if (auto st = stop_containers_(r.id); !st.ok()) return st;
   }
   auto runtime = RuntimeOf(r);
-  if (ProcessAlive(r.pid, r.pid_start_time) &&
+  // A sandbox stopped before has no pause left to kill or delete: running the runtime again
+  // (one `runc delete` a time, each tens of milliseconds) would only find nothing.
+  bool runtime_deleted = r.runtime_deleted;
+  if (!runtime_deleted && ProcessAlive(r.pid, r.pid_start_time) &&
       !ExitWatcher::ReadExitCode(paths_.exits, r.id).ok()) {
     // Signal the pause directly (one runc exec less per stop); runc when that is not possible.
     if (!SignalProcess(r.pid, r.pid_start_time, SIGKILL) && runtime) {
@@ -71,11 +70,11 @@ absl::Status SandboxManager::StopLocked(Sandbox& sb) {
           absl::StrCat("pod sandbox ", r.id, ": the pause did not exit after SIGKILL"));
     }
   }
-  bool runtime_deleted = runtime != nullptr;
-  if (runtime) {
-    if (auto st = runtime->Delete(r.id, true); !st.ok()) {
+  if (runtime && !runtime_deleted) {
+    if (auto st = runtime->Delete(r.id, true); st.ok()) {
+      runtime_deleted = true;
+    } else {
       spdlog::warn("sandbox {}: runtime delete: {}", short_id, st.message());
-      runtime_deleted = false;
     }
   }
   if (r.network_attached) {
@@ -93,10 +92,11 @@ absl::Status SandboxManager::StopLocked(Sandbox& sb) {
   bool changed = false;
   {
     absl::MutexLock l(&sb.mu_);
-    changed = sb.record_.state != SandboxState::kNotReady || sb.record_.network_attached;
+    changed = sb.record_.state != SandboxState::kNotReady || sb.record_.network_attached ||
+              sb.record_.runtime_deleted != runtime_deleted;
     sb.record_.state = SandboxState::kNotReady;
     sb.record_.network_attached = false;
-    sb.torn_down_ = runtime_deleted;
+    sb.record_.runtime_deleted = runtime_deleted;
     r = sb.record_;
   }
   if (changed) {
@@ -128,13 +128,8 @@ absl::Status SandboxManager::Remove(const std::string& id) {
   if (remove_containers_) {
     if (auto st = remove_containers_(sb->id()); !st.ok()) return st;
   }
-  bool torn_down;
-  {
-    absl::MutexLock l(&sb->mu_);
-    torn_down = sb->torn_down_;
-  }
   SandboxRecord r = sb->Snapshot();
-  Cleanup(r, /*remove_files=*/true, /*runtime_deleted=*/torn_down);
+  Cleanup(r, /*remove_files=*/true);
   if (PathExists(r.bundle_dir)) {
     return absl::InternalError(
         absl::StrCat("pod sandbox ", r.id, ": could not remove ", r.bundle_dir));
