@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "container/container_manager.h"
+#include "container/mount_targets.h"
 #include "oci/container_spec.h"
 #include "oci/exit_watcher.h"
 #include "oci/spec_common.h"
@@ -51,10 +52,9 @@ absl::StatusOr<std::string> ContainerManager::Create(
   {
     absl::MutexLock l(&mu_);
     if (auto it = names_.find(key); it != names_.end()) {
-      return absl::AlreadyExistsError(absl::StrCat("container name \"", config.metadata().name(),
-                                                   "\" attempt ", config.metadata().attempt(),
-                                                   " is already in use by ", it->second,
-                                                   " in pod sandbox ", full_sandbox_id));
+      return absl::AlreadyExistsError(absl::StrCat(
+          "container name \"", config.metadata().name(), "\" attempt ", config.metadata().attempt(),
+          " is already in use by ", it->second, " in pod sandbox ", full_sandbox_id));
     }
     names_[key] = "";  // reserved while we create
   }
@@ -75,8 +75,7 @@ absl::StatusOr<std::string> ContainerManager::DoCreate(
   if (!sb.ok()) return sb.status();
   SandboxRecord s = (*sb)->Snapshot();
   if (s.state != SandboxState::kReady) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("pod sandbox ", sandbox_id, " is not ready"));
+    return absl::FailedPreconditionError(absl::StrCat("pod sandbox ", sandbox_id, " is not ready"));
   }
   // The sandbox config tetherd recorded is the truth; the request's copy only fills gaps.
   const runtime::v1::PodSandboxConfig& sandbox_config =
@@ -177,6 +176,9 @@ absl::StatusOr<std::string> ContainerManager::DoCreate(
   }
   auto spec = BuildContainerSpec(in);
   if (!spec.ok()) return spec.status();
+  if (spec->at("linux").contains("uidMappings")) {
+    if (auto st = MakeBindMountTargets(r.rootfs, *spec); !st.ok()) return st;
+  }
   r.runtime_spec = MakeSharedJson(*spec);
   if (auto st = WriteFileAtomic(r.bundle_dir + "/config.json", spec->dump()); !st.ok()) return st;
   const auto& user = (*spec)["process"]["user"];
@@ -192,9 +194,8 @@ absl::StatusOr<std::string> ContainerManager::DoCreate(
 
   MonitorSpec ms;
   ms.id = r.id;
-  ms.name = absl::StrCat("k8s_", config.metadata().name(), "_",
-                         sandbox_config.metadata().name(), "_",
-                         sandbox_config.metadata().namespace_());
+  ms.name = absl::StrCat("k8s_", config.metadata().name(), "_", sandbox_config.metadata().name(),
+                         "_", sandbox_config.metadata().namespace_());
   ms.bundle_dir = r.bundle_dir;
   ms.log_path = r.log_path;
   ms.exit_dir = sandboxes_->paths().exits;
@@ -208,8 +209,8 @@ absl::StatusOr<std::string> ContainerManager::DoCreate(
   auto started = monitor_->Create(ms);
   if (!started.ok()) {
     spdlog::error("container {}: create failed: {}", short_id, started.status().message());
-    return absl::Status(started.status().code(), absl::StrCat("failed to create container: ",
-                                                              started.status().message()));
+    return absl::Status(started.status().code(),
+                        absl::StrCat("failed to create container: ", started.status().message()));
   }
   r.pid = started->container_pid;
   r.monitor_pid = started->monitor_pid;
@@ -233,9 +234,8 @@ absl::Status ContainerManager::Start(const std::string& id) {
   absl::MutexLock op(&c->op_mutex());
   ContainerRecord r = c->Snapshot();
   if (r.state != ContainerState::kCreated) {
-    return absl::FailedPreconditionError(absl::StrCat("container ", r.id, " is ",
-                                                      ContainerStateName(r.state),
-                                                      ", not CREATED"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("container ", r.id, " is ", ContainerStateName(r.state), ", not CREATED"));
   }
   auto runtime = RuntimeOf(r);
   if (!runtime) return absl::InternalError("runtime " + r.runtime_name + " is not set up");

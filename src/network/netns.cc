@@ -69,6 +69,25 @@ absl::Status CreatePinnedNetns(const std::string& pin_path) {
   return absl::OkStatus();
 }
 
+absl::Status PinNetnsOf(int pid, const std::string& pin_path) {
+  int fd = open(pin_path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (fd < 0) {
+    int e = errno;
+    std::string msg = absl::StrCat("create netns pin ", pin_path, ": ", strerror(e));
+    return e == EEXIST ? absl::AlreadyExistsError(msg) : absl::InternalError(msg);
+  }
+  close(fd);
+  std::string ns = absl::StrCat("/proc/", pid, "/ns/net");
+  if (mount(ns.c_str(), pin_path.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    int e = errno;
+    unlink(pin_path.c_str());
+    return absl::InternalError(
+        absl::StrCat("bind-mount ", ns, " on ", pin_path, ": ", strerror(e)));
+  }
+  spdlog::debug("netns of pid {} pinned at {}", pid, pin_path);
+  return absl::OkStatus();
+}
+
 absl::Status RemovePinnedNetns(const std::string& pin_path) {
   if (!PathExists(pin_path)) return absl::OkStatus();
   absl::Status st = IsMountPoint(pin_path) ? Unmount(pin_path) : absl::OkStatus();

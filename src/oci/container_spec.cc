@@ -94,7 +94,10 @@ absl::StatusOr<json> BuildContainerSpec(const ContainerSpecInput& in) {
   if (!mounts.ok()) return mounts.status();
 
   // Linux.
-  auto namespaces = Namespaces(in, privileged);
+  auto pod_userns = PodUserns(in.sandbox_config->linux().security_context().namespace_options(),
+                              "sandbox_config.linux.security_context.namespace_options");
+  if (!pod_userns.ok()) return pod_userns.status();
+  auto namespaces = Namespaces(in, privileged, *pod_userns);
   if (!namespaces.ok()) return namespaces.status();
 
   json resources = json::object();
@@ -109,6 +112,10 @@ absl::StatusOr<json> BuildContainerSpec(const ContainerSpecInput& in) {
       {"resources", std::move(resources)},
       {"cgroupsPath", CgroupsPathFor(in.sandbox.cgroup_driver, in.sandbox.cgroup_parent, in.id)},
   };
+  if (*pod_userns) {
+    linux_spec["uidMappings"] = OciIdMappings((*pod_userns)->uids);
+    linux_spec["gidMappings"] = OciIdMappings((*pod_userns)->gids);
+  }
   if (!devices.empty()) linux_spec["devices"] = std::move(devices);
   if (!rootfs_propagation.empty()) linux_spec["rootfsPropagation"] = rootfs_propagation;
   AddMaskedAndReadonlyPaths(sc, &linux_spec);

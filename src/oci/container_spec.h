@@ -104,8 +104,8 @@ struct ContainerSpecInput {
 
 // The complete OCI runtime spec. Errors: INVALID_ARGUMENT for a bad request field (named),
 // FAILED_PRECONDITION when the host lacks what the request needs (AppArmor profile, rro mounts,
-// shared mount propagation), UNIMPLEMENTED for CRI features tether does not have (user
-// namespaces, image volumes, CDI devices, id-mapped mounts).
+// shared mount propagation), UNIMPLEMENTED for CRI features tether does not have (image volumes,
+// CDI devices, id-mapped mounts).
 absl::StatusOr<nlohmann::json> BuildContainerSpec(const ContainerSpecInput& in);
 
 }  // namespace tether

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "oci/container_spec.h"
+#include "oci/userns.h"
 #include "runtime/v1/api.pb.h"
 
 namespace tether::spec_internal {
@@ -83,7 +84,9 @@ absl::Status Devices(const ContainerSpecInput& in, bool privileged, SpecHost* ho
 // --------------------------------------------------------------------------
 
 // linux.namespaces: the pod's (the pause's) or the target container's, per namespace_options.
-absl::StatusOr<nlohmann::json> Namespaces(const ContainerSpecInput& in, bool privileged);
+// The pod's user namespace, when it has one, is joined through the pause.
+absl::StatusOr<nlohmann::json> Namespaces(const ContainerSpecInput& in, bool privileged,
+                                          const std::optional<UsernsMappings>& pod_userns);
 
 // ---- spec_resources.cc
 // ---------------------------------------------------------------------------

@@ -45,7 +45,12 @@ json Namespaces(const SandboxSpecInput& in) {
   if (!in.host_ipc) ns.push_back({{"type", "ipc"}});
   if (!in.host_uts) ns.push_back({{"type", "uts"}});
   ns.push_back({{"type", "mount"}});
-  if (!in.netns_path.empty()) ns.push_back({{"type", "network"}, {"path", in.netns_path}});
+  if (in.userns) {
+    ns.push_back({{"type", "user"}});
+    ns.push_back({{"type", "network"}});
+  } else if (!in.netns_path.empty()) {
+    ns.push_back({{"type", "network"}, {"path", in.netns_path}});
+  }
   return ns;
 }
 
@@ -109,6 +114,10 @@ json BuildSandboxSpec(const SandboxSpecInput& in) {
       {"namespaces", Namespaces(in)},
       {"resources", Resources(in)},
   };
+  if (in.userns) {
+    linux_spec["uidMappings"] = OciIdMappings(in.userns->uids);
+    linux_spec["gidMappings"] = OciIdMappings(in.userns->gids);
+  }
   if (!in.cgroups_path.empty()) linux_spec["cgroupsPath"] = in.cgroups_path;
   if (!in.sysctls.empty()) linux_spec["sysctl"] = in.sysctls;
   if (!in.privileged) {

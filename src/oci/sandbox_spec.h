@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "nlohmann/json.hpp"
+#include "oci/userns.h"
 
 namespace tether {
 
@@ -20,7 +21,10 @@ struct SandboxSpecInput {
   std::vector<std::string> args = {"/pause"};
   std::vector<std::string> env = {
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
-  std::string netns_path;  // empty: the host's network namespace
+  std::string netns_path;  // empty: the host's network namespace, unless userns is set
+  // The pod's own user namespace: the pause creates it together with a new network namespace
+  // (netns_path is then ignored; the caller pins the pause's netns after creating it).
+  std::optional<UsernsMappings> userns;
   bool host_ipc = false;
   bool host_pid = false;  // NamespaceMode NODE for PID
   bool host_uts = false;  // follows host network, as kubelet does

@@ -8,12 +8,23 @@ namespace tether::spec_internal {
 using nlohmann::json;
 namespace v1 = runtime::v1;
 
-absl::StatusOr<json> Namespaces(const ContainerSpecInput& in, bool privileged) {
+absl::StatusOr<json> Namespaces(const ContainerSpecInput& in, bool privileged,
+                                const std::optional<UsernsMappings>& pod_userns) {
   const auto& sb = in.sandbox;
   const auto& ns = in.config->linux().security_context().namespace_options();
-  if (ns.has_userns_options() && ns.userns_options().mode() != v1::NODE) {
-    return absl::UnimplementedError(
-        "namespace_options.userns_options: user namespaces are not supported");
+  // A container lives in its pod's user namespace, or in the host's with the pod.
+  if (ns.has_userns_options()) {
+    const auto mode = ns.userns_options().mode();
+    if (mode != v1::POD && mode != v1::NODE) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("linux.security_context.namespace_options.userns_options.mode: ",
+                       v1::NamespaceMode_Name(mode), " is not supported (POD or NODE)"));
+    }
+    if ((mode == v1::POD) != pod_userns.has_value()) {
+      return absl::InvalidArgumentError(
+          "linux.security_context.namespace_options.userns_options.mode: must match the pod's "
+          "user namespace");
+    }
   }
   auto pause_ns = [&](const char* type) -> absl::StatusOr<std::string> {
     if (sb.pause_pid <= 0) {
@@ -60,6 +71,11 @@ absl::StatusOr<json> Namespaces(const ContainerSpecInput& in, bool privileged) {
     out.push_back({{"type", "uts"}, {"path", *p}});
   }
   out.push_back({{"type", "mount"}});
+  if (pod_userns) {
+    auto p = pause_ns("user");
+    if (!p.ok()) return p.status();
+    out.push_back({{"type", "user"}, {"path", *p}});
+  }
   if (!sb.host_network) {
     std::string path = sb.netns_path;
     if (path.empty()) {

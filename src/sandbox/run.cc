@@ -11,6 +11,7 @@
 #include "oci/exit_watcher.h"
 #include "oci/sandbox_spec.h"
 #include "oci/spec_common.h"
+#include "oci/userns.h"
 #include "sandbox/sandbox_files.h"
 #include "sandbox/sandbox_manager.h"
 #include "util/file.h"
@@ -107,9 +108,16 @@ absl::StatusOr<std::string> SandboxManager::DoRun(const runtime::v1::PodSandboxC
 
   // 2. Namespaces and files.
   if (auto st = MakeDirs(r.bundle_dir, 0711); !st.ok()) return st;
+  // A pod in its own user namespace gets its network namespace from the pause (created inside
+  // that user namespace, so that the pod may mount its sysfs); it is pinned once the pause exists.
+  auto userns = PodUserns(config.linux().security_context().namespace_options(),
+                          "config.linux.security_context.namespace_options");
+  if (!userns.ok()) return userns.status();
   if (!r.netns_path.empty()) {
     if (auto st = MakeDirs(paths_.netns, 0711); !st.ok()) return st;
-    if (auto st = CreatePinnedNetns(r.netns_path); !st.ok()) return st;
+    if (!*userns) {
+      if (auto st = CreatePinnedNetns(r.netns_path); !st.ok()) return st;
+    }
   }
   std::string hostname = r.host_network() ? Hostname() : config.hostname();
   if (hostname.empty()) hostname = config.metadata().name().substr(0, 63);
@@ -134,8 +142,8 @@ absl::StatusOr<std::string> SandboxManager::DoRun(const runtime::v1::PodSandboxC
     }
   }
 
-  // 3. Network.
-  if (!r.host_network()) {
+  // 3. Network (for a user-namespaced pod: once the pause has created its namespace).
+  auto attach_network = [&]() -> absl::Status {
     auto result = network_->Add(AttachmentOf(r));
     if (!result.ok()) {
       spdlog::error("sandbox {}: CNI ADD failed: {}", short_id, result.status().message());
@@ -148,6 +156,10 @@ absl::StatusOr<std::string> SandboxManager::DoRun(const runtime::v1::PodSandboxC
     if (auto st = PersistRecord(r); !st.ok()) return st;
     spdlog::info("sandbox {}: network {} ready, ip {}", short_id, network_->NetworkName(),
                  r.ips.empty() ? "none" : r.ips.front());
+    return absl::OkStatus();
+  };
+  if (!r.host_network() && !*userns) {
+    if (auto st = attach_network(); !st.ok()) return st;
   }
 
   // 4. The pause.
@@ -170,6 +182,10 @@ absl::StatusOr<std::string> SandboxManager::DoRun(const runtime::v1::PodSandboxC
     if (auto st = PersistRecord(r); !st.ok()) return st;
   }
   in.netns_path = r.netns_path;
+  in.userns = *userns;
+  // The pause's default user (65535) must exist in a shorter mapping.
+  if (in.userns && in.uid >= in.userns->uids.length) in.uid = 0;
+  if (in.userns && in.gid >= in.userns->gids.length) in.gid = 0;
   in.host_ipc = r.host_ipc();
   in.host_pid = r.host_pid();
   in.host_uts = r.host_network();
@@ -215,6 +231,10 @@ absl::StatusOr<std::string> SandboxManager::DoRun(const runtime::v1::PodSandboxC
   r.pid = started->container_pid;
   r.monitor_pid = started->monitor_pid;
   r.pid_start_time = ProcessStartTime(r.pid);
+  if (*userns && !r.netns_path.empty()) {
+    if (auto st = PinNetnsOf(r.pid, r.netns_path); !st.ok()) return st;
+    if (auto st = attach_network(); !st.ok()) return st;
+  }
   if (auto st = runtime->Start(r.id); !st.ok()) {
     spdlog::error("sandbox {}: starting the pause failed: {}", short_id, st.message());
     return absl::Status(st.code(), absl::StrCat("failed to start the pause: ", st.message()));

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "oci/userns.h"
 
 namespace tether {
 namespace {
@@ -89,9 +90,9 @@ absl::Status ValidatePodSandboxConfig(const runtime::v1::PodSandboxConfig& c) {
     return Invalid("config.linux.security_context.namespace_options.pid",
                    "TARGET is for containers, not sandboxes");
   }
-  if (ns.has_userns_options() && ns.userns_options().mode() != runtime::v1::NODE) {
-    return Invalid("config.linux.security_context.namespace_options.userns_options",
-                   "user namespaces are not supported");
+  if (auto userns = PodUserns(ns, "config.linux.security_context.namespace_options");
+      !userns.ok()) {
+    return userns.status();
   }
   for (const auto& [key, value] : c.linux().sysctls()) {
     if (key.empty() || HasSpace(key) || absl::StrContains(key, "..") || key[0] == '.' ||

@@ -1,4 +1,6 @@
 // Version, Status, RuntimeConfig, UpdateRuntimeConfig.
+#include <unistd.h>
+
 #include "server/runtime_service.h"
 #include "server/status.h"
 #include "util/log.h"
@@ -32,7 +34,8 @@ grpc::Status RuntimeService::Status(Ctx*, const runtime::v1::StatusRequest* req,
     auto* h = resp->add_runtime_handlers();
     h->set_name(name == config_.default_runtime ? "" : name);
     h->mutable_features()->set_recursive_read_only_mounts(containers_->SupportsRro(name));
-    h->mutable_features()->set_user_namespaces(false);
+    // Pods in their own user namespace (NamespaceMode POD): the kernel must have them.
+    h->mutable_features()->set_user_namespaces(access("/proc/self/ns/user", F_OK) == 0);
     if (name == config_.default_runtime) {
       auto* named = resp->add_runtime_handlers();
       *named = *h;

@@ -2,6 +2,7 @@
 // plus one root-only smoke test that runs the result with runc.
 #include "oci/container_spec.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -903,9 +904,35 @@ TEST_F(ContainerSpecTest, CgroupNamespaceOnUnifiedHierarchy) {
   EXPECT_EQ(FindNamespace(Build(), "cgroup"), nullptr);
 }
 
-TEST_F(ContainerSpecTest, UserNamespacesAreUnimplemented) {
+TEST_F(ContainerSpecTest, ContainerJoinsThePodsUserNamespace) {
+  for (auto* opts : {sandbox_config_.mutable_linux()
+                         ->mutable_security_context()
+                         ->mutable_namespace_options()
+                         ->mutable_userns_options(),
+                     sc()->mutable_namespace_options()->mutable_userns_options()}) {
+    opts->set_mode(v1::POD);
+    for (auto* maps : {opts->mutable_uids(), opts->mutable_gids()}) {
+      auto* m = maps->Add();
+      m->set_host_id(100000);
+      m->set_length(65536);
+    }
+  }
+  json spec = Build();
+  ASSERT_NE(FindNamespace(spec, "user"), nullptr);
+  EXPECT_EQ((*FindNamespace(spec, "user"))["path"], "/proc/1234/ns/user");
+  EXPECT_EQ((*FindNamespace(spec, "network"))["path"], "/run/tether/netns/5a4db0x");
+  json maps = json::array({{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}});
+  EXPECT_EQ(spec["linux"]["uidMappings"], maps);
+  EXPECT_EQ(spec["linux"]["gidMappings"], maps);
+}
+
+TEST_F(ContainerSpecTest, UserNamespaceModeMustMatchThePod) {
   sc()->mutable_namespace_options()->mutable_userns_options()->set_mode(v1::POD);
-  EXPECT_EQ(BuildError().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(BuildError().code(), absl::StatusCode::kInvalidArgument);  // the pod has none
+  sc()->mutable_namespace_options()->mutable_userns_options()->set_mode(v1::CONTAINER);
+  EXPECT_THAT(std::string(BuildError().message()), ::testing::HasSubstr("userns_options.mode"));
+  sc()->mutable_namespace_options()->mutable_userns_options()->set_mode(v1::NODE);
+  EXPECT_EQ(FindNamespace(Build(), "user"), nullptr);
 }
 
 // ---- Mounts -------------------------------------------------------------------------------------

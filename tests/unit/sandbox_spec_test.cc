@@ -103,6 +103,20 @@ TEST(SandboxSpec, NetnsPathIsUsed) {
   EXPECT_EQ((*net)["path"], "/var/run/netns/tether-abc123");
 }
 
+TEST(SandboxSpec, UserNamespaceComesWithItsOwnNetworkNamespace) {
+  SandboxSpecInput in = BaseInput();
+  in.userns = UsernsMappings{{0, 100000, 65536}, {0, 200000, 65536}};
+  json spec = BuildSandboxSpec(in);
+  ASSERT_NE(FindNamespace(spec, "user"), nullptr);
+  EXPECT_FALSE(FindNamespace(spec, "user")->contains("path"));
+  ASSERT_NE(FindNamespace(spec, "network"), nullptr);
+  EXPECT_FALSE(FindNamespace(spec, "network")->contains("path"));  // created with the userns
+  EXPECT_EQ(spec["linux"]["uidMappings"],
+            json::array({{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}}));
+  EXPECT_EQ(spec["linux"]["gidMappings"][0]["hostID"], 200000);
+  EXPECT_FALSE(BuildSandboxSpec(BaseInput())["linux"].contains("uidMappings"));
+}
+
 TEST(SandboxSpec, HostNetworkOmitsNetworkNamespace) {
   SandboxSpecInput in = BaseInput();
   in.netns_path.clear();
