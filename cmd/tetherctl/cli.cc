@@ -97,6 +97,7 @@ void BuildApp(CLI::App& app, CommandEnv& env) {
   RegisterPodCommands(app, env);
   RegisterImageCommands(app, env);
   RegisterContainerCommands(app, env);
+  RegisterStreamCommands(app, env);
   RegisterPlayCommands(app, env);
 }
 

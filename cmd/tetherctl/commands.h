@@ -156,8 +156,10 @@ void RegisterRuntimeCommands(CLI::App& app, CommandEnv& env);
 void RegisterPodCommands(CLI::App& app, CommandEnv& env);
 // pull, images, inspecti, rmi, imagefsinfo
 void RegisterImageCommands(CLI::App& app, CommandEnv& env);
-// create, run, start, stop, rm, ps, inspect, logs, exec, stats, statsp, update
+// create, run, start, stop, rm, ps, inspect, logs, stats, statsp, update
 void RegisterContainerCommands(CLI::App& app, CommandEnv& env);
+// exec, attach, port-forward (stream_commands.cc; the streaming client is stream_client.h)
+void RegisterStreamCommands(CLI::App& app, CommandEnv& env);
 // play (run a Kubernetes Pod manifest; play_command.cc)
 void RegisterPlayCommands(CLI::App& app, CommandEnv& env);
 
