@@ -98,6 +98,7 @@ void BuildApp(CLI::App& app, CommandEnv& env) {
   RegisterImageCommands(app, env);
   RegisterImportCommand(app, env);
   RegisterContainerCommands(app, env);
+  RegisterStreamCommands(app, env);
   RegisterPlayCommands(app, env);
   RegisterDebugCommands(app, env);
 }

@@ -158,8 +158,10 @@ void RegisterPodCommands(CLI::App& app, CommandEnv& env);
 void RegisterImageCommands(CLI::App& app, CommandEnv& env);
 // import (load an image archive without a registry; import_command.cc)
 void RegisterImportCommand(CLI::App& app, CommandEnv& env);
-// create, run, start, stop, rm, ps, inspect, logs, exec, stats, statsp, update
+// create, run, start, stop, rm, ps, inspect, logs, stats, statsp, update
 void RegisterContainerCommands(CLI::App& app, CommandEnv& env);
+// exec, attach, port-forward (stream_commands.cc; the streaming client is stream_client.h)
+void RegisterStreamCommands(CLI::App& app, CommandEnv& env);
 // play (run a Kubernetes Pod manifest; play_command.cc)
 void RegisterPlayCommands(CLI::App& app, CommandEnv& env);
 // debug (an ephemeral debug container in a pod; debug_command.cc)

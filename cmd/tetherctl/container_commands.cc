@@ -1,5 +1,5 @@
-// Container commands: create, run, start, stop, rm, ps, inspect, logs, exec, stats, statsp,
-// update.
+// Container commands: create, run, start, stop, rm, ps, inspect, logs, stats, statsp, update
+// (exec and attach: stream_commands.cc).
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -547,50 +547,6 @@ absl::Status Logs(CommandEnv& env, const LogsOptions& options) {
   return read;
 }
 
-// --- exec -----------------------------------------------------------------------------------
-
-struct ExecOptions {
-  bool sync = false;
-  int64_t timeout = 0;
-  bool tty = false;
-  bool interactive = false;
-};
-
-absl::Status Exec(CommandEnv& env, const ExecOptions& options, std::vector<std::string> args) {
-  if (args.empty() || args.front().empty()) {
-    return absl::InvalidArgumentError("exec: give CONTAINER-ID COMMAND [ARG...]");
-  }
-  const std::string id = args.front();
-  args.erase(args.begin());
-  if (!args.empty() && args.front() == "--") args.erase(args.begin());
-  if (args.empty()) return absl::InvalidArgumentError("exec: give the COMMAND to run");
-  if (!options.sync || options.tty || options.interactive) {
-    return absl::UnimplementedError(
-        "interactive exec needs the streaming server (not yet implemented); use -s/--sync for a "
-        "command without a terminal or stdin");
-  }
-  runtime::v1::ExecSyncRequest request;
-  request.set_container_id(id);
-  for (auto& arg : args) request.add_cmd(std::move(arg));
-  request.set_timeout(options.timeout);
-  absl::Duration deadline = kNoDeadline;
-  if (options.timeout > 0) {
-    auto d = DeadlinePlus(env, absl::Seconds(options.timeout));
-    if (!d.ok()) return d.status();
-    deadline = *d;
-  }
-  auto response =
-      CallRuntime(env, &Stub::ExecSync, request,
-                  absl::StrCat("execing command in container ", id, " synchronously"), deadline);
-  if (!response.ok()) return response.status();
-  env.out() << response->stdout();
-  env.out().flush();
-  env.err() << response->stderr();
-  env.err().flush();
-  env.SetExitCode(response->exit_code());
-  return absl::OkStatus();
-}
-
 // --- stats, statsp --------------------------------------------------------------------------
 
 struct StatsOptions {
@@ -826,24 +782,6 @@ void RegisterContainerCommands(CLI::App& app, CommandEnv& env) {
                    "for 42 minutes)");
   logs->add_flag("-t,--timestamps", logs_options->timestamps, "Show timestamps");
   logs->callback([&env, logs_options] { env.Run([&] { return Logs(env, *logs_options); }); });
-
-  // exec: everything after the container id is the command, options included (-l, -c, ...).
-  auto exec_options = std::make_shared<ExecOptions>();
-  CLI::App* exec = app.add_subcommand("exec", "Run a command in a running container");
-  exec->footer(
-      "Arguments: CONTAINER-ID COMMAND [ARG...]; options after CONTAINER-ID are the command's.");
-  exec->add_flag("-s,--sync", exec_options->sync,
-                 "Run the command synchronously (the only mode without the streaming server)");
-  exec->add_option("--timeout", exec_options->timeout, "Timeout in seconds (0: none)")
-      ->capture_default_str();
-  exec->add_flag("-t,--tty", exec_options->tty, "Allocate a pseudo-TTY (needs streaming)");
-  exec->add_flag("-i,--interactive", exec_options->interactive,
-                 "Keep STDIN open (needs streaming)");
-  exec->prefix_command();
-  exec->fallthrough(false);
-  exec->callback([&env, exec_options, exec] {
-    env.Run([&] { return Exec(env, *exec_options, exec->remaining()); });
-  });
 
   // stats
   auto stats_options = std::make_shared<StatsOptions>();

@@ -19,6 +19,70 @@ absl::Status GetString(const json& j, const std::string& key, std::string* out) 
   return absl::OkStatus();
 }
 
+// A Go-style duration ("4h", "1m30s", "500ms"), as containerd's stream_idle_timeout.
+absl::Status GetDuration(const json& j, const std::string& key, const std::string& name,
+                         absl::Duration* out) {
+  if (!j.contains(key)) return absl::OkStatus();
+  absl::Duration d;
+  if (!j[key].is_string() || !absl::ParseDuration(j[key].get<std::string>(), &d) ||
+      d < absl::ZeroDuration() || d == absl::InfiniteDuration()) {
+    return TypeError(name, "a duration such as \"30s\", \"1m\" or \"4h\"");
+  }
+  *out = d;
+  return absl::OkStatus();
+}
+
+absl::Status ParseStream(const json& s, StreamConfig* c) {
+  if (!s.is_object()) return TypeError("stream", "an object");
+  static const char* kStreamKeys[] = {
+      "address",         "port",         "token_ttl",     "idle_timeout", "creation_timeout",
+      "session_timeout", "max_sessions", "tls_cert_file", "tls_key_file"};
+  for (auto& [key, value] : s.items()) {
+    bool known = false;
+    for (const char* k : kStreamKeys) known = known || key == k;
+    if (!known) {
+      return absl::InvalidArgumentError(absl::StrCat("config: unknown key \"stream.", key, "\""));
+    }
+  }
+  if (auto st = GetString(s, "address", &c->address); !st.ok()) return st;
+  if (s.contains("port")) {
+    if (!s["port"].is_number_integer() || s["port"].get<int64_t>() < 0 ||
+        s["port"].get<int64_t>() > 65535) {
+      return TypeError("stream.port", "a port number (0: a free port)");
+    }
+    c->port = s["port"].get<int>();
+  }
+  for (auto [key, field] : std::initializer_list<std::pair<const char*, absl::Duration*>>{
+           {"token_ttl", &c->token_ttl},
+           {"idle_timeout", &c->idle_timeout},
+           {"creation_timeout", &c->creation_timeout},
+           {"session_timeout", &c->session_timeout}}) {
+    if (auto st = GetDuration(s, key, absl::StrCat("stream.", key), field); !st.ok()) return st;
+  }
+  for (auto [key, value] : std::initializer_list<std::pair<const char*, absl::Duration>>{
+           {"token_ttl", c->token_ttl},
+           {"idle_timeout", c->idle_timeout},
+           {"creation_timeout", c->creation_timeout}}) {
+    if (value <= absl::ZeroDuration()) {
+      return TypeError(absl::StrCat("stream.", key), "a positive duration");
+    }
+  }
+  if (s.contains("max_sessions")) {
+    if (!s["max_sessions"].is_number_integer() || s["max_sessions"].get<int64_t>() < 1 ||
+        s["max_sessions"].get<int64_t>() > 1000000) {
+      return TypeError("stream.max_sessions", "a number from 1 to 1000000");
+    }
+    c->max_sessions = s["max_sessions"].get<int>();
+  }
+  if (auto st = GetString(s, "tls_cert_file", &c->tls_cert_file); !st.ok()) return st;
+  if (auto st = GetString(s, "tls_key_file", &c->tls_key_file); !st.ok()) return st;
+  if (c->tls_cert_file.empty() != c->tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "config: \"stream.tls_cert_file\" and \"stream.tls_key_file\" go together");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void Config::Finish() {
@@ -58,7 +122,16 @@ nlohmann::json Config::ToJson() const {
           {"default_shm_size", default_shm_size},
           {"cni",
            {{"conf_dir", cni.conf_dir}, {"bin_dirs", cni.bin_dirs}, {"cache_dir", cni.cache_dir}}},
-          {"stream", {{"address", stream_address}, {"port", stream_port}}},
+          {"stream",
+           {{"address", stream.address},
+            {"port", stream.port},
+            {"token_ttl", absl::FormatDuration(stream.token_ttl)},
+            {"idle_timeout", absl::FormatDuration(stream.idle_timeout)},
+            {"creation_timeout", absl::FormatDuration(stream.creation_timeout)},
+            {"session_timeout", absl::FormatDuration(stream.session_timeout)},
+            {"max_sessions", stream.max_sessions},
+            {"tls_cert_file", stream.tls_cert_file},
+            {"tls_key_file", stream.tls_key_file}}},
           {"registries", registries}};
 }
 
@@ -132,13 +205,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& text) {
     }
   }
   if (j.contains("stream")) {
-    const json& s = j["stream"];
-    if (!s.is_object()) return TypeError("stream", "an object");
-    if (auto st = GetString(s, "address", &c.stream_address); !st.ok()) return st;
-    if (s.contains("port")) {
-      if (!s["port"].is_number_integer()) return TypeError("stream.port", "a number");
-      c.stream_port = s["port"].get<int>();
-    }
+    if (auto st = ParseStream(j["stream"], &c.stream); !st.ok()) return st;
   }
   if (j.contains("registries")) {
     if (!j["registries"].is_object()) return TypeError("registries", "an object");

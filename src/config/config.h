@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 
 namespace tether {
@@ -20,6 +21,20 @@ struct CniConfigOptions {
   std::string conf_dir = "/etc/cni/net.d";
   std::vector<std::string> bin_dirs = {"/usr/lib/cni", "/opt/cni/bin"};
   std::string cache_dir;  // default <state>/cni-cache
+};
+
+// The streaming server (Exec/Attach/PortForward URLs). Defaults as kubelet's streaming server
+// and containerd's CRI plugin have them.
+struct StreamConfig {
+  std::string address = "127.0.0.1";
+  int port = 0;                                           // 0: a free port
+  absl::Duration token_ttl = absl::Minutes(1);            // a URL's lifetime until used
+  absl::Duration idle_timeout = absl::Hours(4);           // containerd's stream_idle_timeout
+  absl::Duration creation_timeout = absl::Seconds(30);    // SPDY streams after the upgrade
+  absl::Duration session_timeout = absl::ZeroDuration();  // a session's whole life; 0: none
+  int max_sessions = 1024;                                // connections at once
+  std::string tls_cert_file;                              // both set: https
+  std::string tls_key_file;
 };
 
 struct Config {
@@ -38,8 +53,7 @@ struct Config {
   std::string static_pods_dir;  // empty: no static pods (see docs/config.md)
   std::string static_pods_log_root = "/var/log/pods";
   CniConfigOptions cni;
-  std::string stream_address = "127.0.0.1";
-  int stream_port = 0;
+  StreamConfig stream;
   nlohmann::json registries = nlohmann::json::object();  // image service (see docs)
 
   // Fills defaults that depend on other keys (socket, runtime roots, cache dir).

@@ -174,8 +174,16 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
   TetherImagesService tether_images(images);  // tether.v1: image import
   // Exec, Attach and PortForward: the streaming server (src/stream/).
   stream::StreamingOptions stream_options;
-  stream_options.address = config.stream_address;
-  stream_options.port = config.stream_port;
+  stream_options.address = config.stream.address;
+  stream_options.port = config.stream.port;
+  stream_options.token_ttl = config.stream.token_ttl;
+  stream_options.idle_timeout = absl::ToChronoMilliseconds(config.stream.idle_timeout);
+  stream_options.stream_creation_timeout =
+      absl::ToChronoMilliseconds(config.stream.creation_timeout);
+  stream_options.max_duration = absl::ToChronoMilliseconds(config.stream.session_timeout);
+  stream_options.max_connections = static_cast<size_t>(config.stream.max_sessions);
+  stream_options.tls_cert_file = config.stream.tls_cert_file;
+  stream_options.tls_key_file = config.stream.tls_key_file;
   auto streaming = std::make_shared<stream::StreamingServer>(stream_options);
   if (auto st = streaming->Start(); !st.ok()) return st;
   runtime_service.SetStreamingServer(streaming);

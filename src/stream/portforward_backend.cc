@@ -23,6 +23,15 @@ using tcp = asio::ip::tcp;
 
 namespace {
 constexpr size_t kReadChunk = 32 * 1024;
+
+// An OS error as Go prints it (lower case: "connection refused").
+std::string GoErrno(const std::string& message) {
+  std::string m = message;
+  if (!m.empty() && m[0] >= 'A' && m[0] <= 'Z' && (m.size() < 2 || !(m[1] >= 'A' && m[1] <= 'Z'))) {
+    m[0] = static_cast<char>(m[0] - 'A' + 'a');
+  }
+  return m;
+}
 }  // namespace
 
 absl::StatusOr<NetnsSockets> TcpSocketsIn(const std::string& netns_path) {
@@ -97,7 +106,7 @@ void PortForwardSession::AddPair(PortPair pair) {
   conns_[pair.data] = c;
   auto sockets = TcpSocketsIn(netns_path_);
   if (!sockets.ok()) {
-    Fail(c, std::string(sockets.status().message()));
+    Fail(c, GoErrno(std::string(sockets.status().message())));
     return;
   }
   c->sockets = std::move(*sockets);
@@ -119,14 +128,21 @@ void PortForwardSession::Connect(std::shared_ptr<Conn> c, bool v6) {
   c->sock->async_connect(target, [self, c, v6](boost::system::error_code ec) {
     if (c->ended || self->closed_) return;
     if (ec) {
+      // As containerd words it (IPv4 first, then IPv6), inside kubelet's message (Fail).
       std::string what = absl::StrCat("dial tcp", v6 ? "6 [::1]:" : "4 127.0.0.1:", c->pair.port,
-                                      ": ", ec.message());
-      if (!v6 && c->sockets.v6.valid()) {
+                                      ": connect: ", GoErrno(ec.message()));
+      if (!v6) {
         c->v4_error = what;
-        self->Connect(c, true);
-        return;
+        if (c->sockets.v6.valid()) {
+          self->Connect(c, true);
+          return;
+        }
+        what = absl::StrCat("dial tcp6 [::1]:", c->pair.port,
+                            ": socket: address family not supported by protocol");
       }
-      self->Fail(c, c->v4_error.empty() ? what : absl::StrCat(c->v4_error, "; ", what));
+      self->Fail(
+          c, absl::StrCat("failed to connect to localhost:", c->pair.port, " inside namespace \"",
+                          self->pod_, "\", IPv4: ", c->v4_error, " IPv6 ", what, " "));
       return;
     }
     c->connected = true;
@@ -227,8 +243,11 @@ void PortForwardSession::OnTransportClosed() {
 }
 
 void PortForwardSession::Fail(std::shared_ptr<Conn> c, const std::string& message) {
-  std::string msg =
-      absl::StrCat("error forwarding port ", c->pair.port, " to pod ", pod_, ": ", message);
+  // kubelet's streaming server wraps the runtime's error ("error forwarding port %d to pod %s,
+  // uid %v: %v", the uid empty for a CRI runtime); containerd's says where it dialled.
+  std::string msg = absl::StrCat("error forwarding port ", c->pair.port, " to pod ", pod_,
+                                 ", uid : failed to execute portforward in network namespace \"",
+                                 netns_path_.empty() ? "host" : netns_path_, "\": ", message);
   spdlog::info("port-forward: {}", msg);
   if (!closed_) transport_->Send(c->pair.error, msg, nullptr);
   if (!closed_) transport_->CloseSend(c->pair.data);

@@ -5,9 +5,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <deque>
 #include <optional>
+#include <type_traits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -48,9 +51,10 @@ class SpdyLink {
   virtual const char* name() const = 0;
 };
 
+template <class Stream>
 class TcpLink : public SpdyLink {
  public:
-  TcpLink(beast::tcp_stream stream, std::string protocol, std::chrono::milliseconds timeout)
+  TcpLink(Stream stream, std::string protocol, std::chrono::milliseconds timeout)
       : stream_(std::move(stream)),
         protocol_(std::move(protocol)),
         timeout_(timeout),
@@ -61,10 +65,10 @@ class TcpLink : public SpdyLink {
         "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
         "X-Stream-Protocol-Version: ",
         protocol_, "\r\n\r\n");
-    stream_.expires_after(timeout_);
+    beast::get_lowest_layer(stream_).expires_after(timeout_);
     asio::async_write(stream_, asio::buffer(response_),
                       [this, ready = std::move(ready)](beast::error_code ec, size_t) {
-                        stream_.expires_never();
+                        beast::get_lowest_layer(stream_).expires_never();
                         ready(ec);
                       });
   }
@@ -80,27 +84,34 @@ class TcpLink : public SpdyLink {
         [handler = std::move(handler)](beast::error_code ec, size_t) { handler(ec); });
   }
   void ShutdownSend() override {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    // Over TLS a TCP half-close would cut the record stream; the client closes when it has read
+    // the GOAWAY, or the linger timer does.
+    if constexpr (std::is_same_v<Stream, PlainStream>) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
   }
   void Close() override {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).close();
   }
-  const char* name() const override { return "SPDY"; }
+  const char* name() const override {
+    return std::is_same_v<Stream, PlainStream> ? "SPDY" : "SPDY over TLS";
+  }
 
  private:
-  beast::tcp_stream stream_;
+  Stream stream_;
   std::string protocol_;
   std::chrono::milliseconds timeout_;
   std::string response_;
   std::vector<char> rbuf_;
 };
 
+template <class Stream>
 class WebSocketLink : public SpdyLink {
  public:
-  WebSocketLink(beast::tcp_stream stream, HttpRequest req, std::string subprotocol,
+  WebSocketLink(Stream stream, HttpRequest req, std::string subprotocol,
                 std::chrono::milliseconds timeout, size_t max_message)
       : ws_(std::move(stream)), req_(std::move(req)), subprotocol_(std::move(subprotocol)) {
     websocket::stream_base::timeout t{};
@@ -145,7 +156,7 @@ class WebSocketLink : public SpdyLink {
   const char* name() const override { return "SPDY over WebSocket"; }
 
  private:
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   HttpRequest req_;
   std::string subprotocol_;
   beast::flat_buffer rbuf_;
@@ -164,7 +175,7 @@ class SpdyConnection : public Transport,
         protocol_(std::move(protocol)),
         what_(std::move(what)),
         session_(Options()),
-        idle_(ex_, ctx_->options.idle_timeout),
+        idle_(ex_, ctx_->options.idle_timeout, ctx_->options.max_duration),
         creation_timer_(ex_),
         linger_timer_(ex_) {}
 
@@ -235,9 +246,9 @@ class SpdyConnection : public Transport,
     spdlog::info("streaming: {} over {} ({})", Describe(what_), link_->name(), protocol_);
     auto self = shared_from_this();
     std::weak_ptr<SpdyConnection> weak = self;
-    idle_.Start([weak] {
+    idle_.Start([weak](const char* why) {
       if (auto self = weak.lock()) {
-        spdlog::info("streaming: {}: idle timeout", Describe(self->what_));
+        spdlog::info("streaming: {}: {}", Describe(self->what_), why);
         self->Close();
       }
     });
@@ -609,24 +620,36 @@ class SpdyConnection : public Transport,
 
 }  // namespace
 
-void StartSpdy(std::shared_ptr<ServerContext> ctx, beast::tcp_stream stream, std::string leftover,
+template <class Stream>
+void StartSpdy(std::shared_ptr<ServerContext> ctx, Stream stream, std::string leftover,
                std::string protocol, StreamRequest what) {
-  auto link =
-      std::make_unique<TcpLink>(std::move(stream), protocol, ctx->options.handshake_timeout);
+  auto link = std::make_unique<TcpLink<Stream>>(std::move(stream), protocol,
+                                                ctx->options.handshake_timeout);
   auto c = std::make_shared<SpdyConnection>(std::move(ctx), std::move(link), std::move(leftover),
                                             std::move(protocol), std::move(what));
   c->Start();
 }
 
-void StartSpdyOverWebSocket(std::shared_ptr<ServerContext> ctx, beast::tcp_stream stream,
-                            HttpRequest request, std::string subprotocol, std::string protocol,
-                            StreamRequest what) {
-  auto link =
-      std::make_unique<WebSocketLink>(std::move(stream), std::move(request), std::move(subprotocol),
-                                      ctx->options.handshake_timeout, ctx->options.max_ws_message);
+template <class Stream>
+void StartSpdyOverWebSocket(std::shared_ptr<ServerContext> ctx, Stream stream, HttpRequest request,
+                            std::string subprotocol, std::string protocol, StreamRequest what) {
+  auto link = std::make_unique<WebSocketLink<Stream>>(
+      std::move(stream), std::move(request), std::move(subprotocol), ctx->options.handshake_timeout,
+      ctx->options.max_ws_message);
   auto c = std::make_shared<SpdyConnection>(std::move(ctx), std::move(link), "",
                                             std::move(protocol), std::move(what));
   c->Start();
 }
+
+template void StartSpdy<PlainStream>(std::shared_ptr<ServerContext>, PlainStream, std::string,
+                                     std::string, StreamRequest);
+template void StartSpdy<TlsStream>(std::shared_ptr<ServerContext>, TlsStream, std::string,
+                                   std::string, StreamRequest);
+template void StartSpdyOverWebSocket<PlainStream>(std::shared_ptr<ServerContext>, PlainStream,
+                                                  HttpRequest, std::string, std::string,
+                                                  StreamRequest);
+template void StartSpdyOverWebSocket<TlsStream>(std::shared_ptr<ServerContext>, TlsStream,
+                                                HttpRequest, std::string, std::string,
+                                                StreamRequest);
 
 }  // namespace tether::stream

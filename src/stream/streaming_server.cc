@@ -11,11 +11,13 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <cerrno>
 #include <cstring>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -70,23 +72,37 @@ void ServerContext::AbortAll() {
   for (auto& c : all) c->Abort();
 }
 
-void IdleWatch::Start(std::function<void()> on_idle) {
-  state_->on_idle = std::move(on_idle);
+void IdleWatch::Start(std::function<void(const char*)> on_expiry) {
+  state_->on_idle = std::move(on_expiry);
+  state_->started = std::chrono::steady_clock::now();
   Touch();
   Arm(state_);
 }
 
 void IdleWatch::Arm(const std::shared_ptr<State>& s) {
   auto interval = std::min<std::chrono::milliseconds>(s->timeout / 2, std::chrono::seconds(30));
+  if (s->max_duration.count() > 0) {
+    // Wake up no later than the end of the stream's time.
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        s->started + s->max_duration - std::chrono::steady_clock::now());
+    interval = std::min(interval, left);
+  }
   if (interval < std::chrono::milliseconds(10)) interval = std::chrono::milliseconds(10);
   s->timer.expires_after(interval);
   s->timer.async_wait([weak = std::weak_ptr<State>(s)](boost::system::error_code ec) {
     auto s = weak.lock();
     if (ec || !s || !s->on_idle) return;
-    if (std::chrono::steady_clock::now() - s->last >= s->timeout) {
+    auto now = std::chrono::steady_clock::now();
+    const char* why = nullptr;
+    if (s->max_duration.count() > 0 && now - s->started >= s->max_duration) {
+      why = "stream timeout";
+    } else if (now - s->last >= s->timeout) {
+      why = "idle timeout";
+    }
+    if (why != nullptr) {
       auto cb = std::move(s->on_idle);
       s->on_idle = nullptr;
-      cb();
+      cb(why);
       return;
     }
     Arm(s);
@@ -147,32 +163,65 @@ absl::StatusOr<std::vector<uint16_t>> QueryPorts(absl::string_view query) {
   return ports;
 }
 
-class HttpSession : public Connection, public std::enable_shared_from_this<HttpSession> {
+template <class Stream>
+class HttpSession : public Connection, public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  // `tls`: the server's context when Stream is TlsStream.
   HttpSession(std::shared_ptr<ServerContext> ctx, std::shared_ptr<TokenCache> tokens,
-              tcp::socket socket)
-      : ctx_(std::move(ctx)), tokens_(std::move(tokens)), stream_(std::move(socket)) {}
+              tcp::socket socket, asio::ssl::context* tls)
+      : ctx_(std::move(ctx)),
+        tokens_(std::move(tokens)),
+        stream_(MakeStream(std::move(socket), tls)) {}
   ~HttpSession() override { ctx_->Unregister(id_); }
 
   void Run() {
-    id_ = ctx_->Register(weak_from_this());
-    parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(ctx_->options.max_header_bytes));
-    parser_->body_limit(64 * 1024);
-    stream_.expires_after(ctx_->options.handshake_timeout);
-    auto self = shared_from_this();
-    http::async_read(stream_, buffer_, *parser_,
-                     [self](beast::error_code ec, size_t) { self->OnRead(ec); });
+    id_ = ctx_->Register(this->weak_from_this());
+    beast::get_lowest_layer(stream_).expires_after(ctx_->options.handshake_timeout);
+    if constexpr (kTls) {
+      auto self = this->shared_from_this();
+      stream_.async_handshake(asio::ssl::stream_base::server, [self](beast::error_code ec) {
+        if (ec) {
+          spdlog::debug("streaming: TLS handshake: {}", ec.message());
+          self->CloseNow();
+          return;
+        }
+        self->ReadRequest();
+      });
+    } else {
+      ReadRequest();
+    }
   }
 
   void Abort() override {
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     asio::post(stream_.get_executor(), [self] {
-      if (!self->handed_over_) self->stream_.close();
+      if (!self->handed_over_) self->CloseNow();
     });
   }
 
  private:
+  static Stream MakeStream(tcp::socket socket, asio::ssl::context* tls) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *tls);
+    } else {
+      (void)tls;
+      return Stream(std::move(socket));
+    }
+  }
+
+  void CloseNow() { beast::get_lowest_layer(stream_).close(); }
+
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(ctx_->options.max_header_bytes));
+    parser_->body_limit(64 * 1024);
+    auto self = this->shared_from_this();
+    http::async_read(stream_, buffer_, *parser_,
+                     [self](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
   void OnRead(beast::error_code ec) {
     if (ec) {
       if (ec == http::error::header_limit) {
@@ -231,7 +280,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
       }
       if (protocol->spdy_tunnel) {
         handed_over_ = true;
-        stream_.expires_never();
+        beast::get_lowest_layer(stream_).expires_never();
         StartSpdyOverWebSocket(ctx_, std::move(stream_), std::move(req_), protocol->name,
                                kPortForwardProtocolV1, std::move(*what));
         return;
@@ -259,7 +308,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
         }
       }
       handed_over_ = true;
-      stream_.expires_never();
+      beast::get_lowest_layer(stream_).expires_never();
       StartWebSocket(ctx_, std::move(stream_), std::move(req_), *protocol, std::move(*what),
                      std::move(ports));
       return;
@@ -291,7 +340,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     }
     std::string leftover = beast::buffers_to_string(buffer_.data());
     handed_over_ = true;
-    stream_.expires_never();
+    beast::get_lowest_layer(stream_).expires_never();
     StartSpdy(ctx_, std::move(stream_), std::move(leftover), *protocol, std::move(*what));
   }
 
@@ -303,18 +352,18 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
     res->keep_alive(false);
     res->body() = std::move(body);
     res->prepare_payload();
-    auto self = shared_from_this();
-    stream_.expires_after(ctx_->options.handshake_timeout);
+    auto self = this->shared_from_this();
+    beast::get_lowest_layer(stream_).expires_after(ctx_->options.handshake_timeout);
     http::async_write(stream_, *res, [self, res](beast::error_code, size_t) {
       beast::error_code ignored;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-      self->stream_.close();
+      beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+      self->CloseNow();
     });
   }
 
   std::shared_ptr<ServerContext> ctx_;
   std::shared_ptr<TokenCache> tokens_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpRequest req_;
@@ -335,7 +384,8 @@ struct StreamingServer::Impl : public std::enable_shared_from_this<StreamingServ
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
-  std::string host;  // for URLs
+  std::optional<asio::ssl::context> tls;  // when TLS is configured
+  std::string host;                       // for URLs
   int port = 0;
   std::atomic<bool> running{false};
 
@@ -371,7 +421,15 @@ struct StreamingServer::Impl : public std::enable_shared_from_this<StreamingServ
       getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
       sock.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), owned.release(), aec);
       if (!aec) {
-        std::make_shared<HttpSession>(self->ctx, self->tokens, std::move(sock))->Run();
+        if (self->tls) {
+          std::make_shared<HttpSession<TlsStream>>(self->ctx, self->tokens, std::move(sock),
+                                                   &*self->tls)
+              ->Run();
+        } else {
+          std::make_shared<HttpSession<PlainStream>>(self->ctx, self->tokens, std::move(sock),
+                                                     nullptr)
+              ->Run();
+        }
       }
       self->Accept();
     });
@@ -398,6 +456,34 @@ absl::Status StreamingServer::Start() {
         absl::StrCat("stream address ", o.address, ": ", ec.message()));
   if (o.port < 0 || o.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("stream port ", o.port, " out of range"));
+  }
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "stream TLS needs both tls_cert_file and tls_key_file (or neither)");
+  }
+  if (!o.tls_cert_file.empty()) {
+    impl_->tls.emplace(asio::ssl::context::tls_server);
+    auto& t = *impl_->tls;
+    t.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                  asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                  asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    t.use_certificate_chain_file(o.tls_cert_file, ec);
+    if (ec) {
+      impl_->tls.reset();
+      return absl::InvalidArgumentError(
+          absl::StrCat("stream.tls_cert_file ", o.tls_cert_file, ": ", ec.message()));
+    }
+    t.use_private_key_file(o.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      impl_->tls.reset();
+      return absl::InvalidArgumentError(
+          absl::StrCat("stream.tls_key_file ", o.tls_key_file, ": ", ec.message()));
+    }
+    if (SSL_CTX_check_private_key(t.native_handle()) != 1) {
+      impl_->tls.reset();
+      return absl::InvalidArgumentError(
+          "stream.tls_key_file does not match the certificate in stream.tls_cert_file");
+    }
   }
   // The listening socket is made here, close-on-exec (Asio would not set it).
   Fd fd(socket(addr.is_v6() ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -479,7 +565,7 @@ absl::StatusOr<std::string> StreamingServer::GetPortForward(PortForwardRequest r
 }
 
 std::string StreamingServer::base_url() const {
-  return absl::StrCat("http://", impl_->host, ":", impl_->port);
+  return absl::StrCat(impl_->tls ? "https://" : "http://", impl_->host, ":", impl_->port);
 }
 
 int StreamingServer::port() const { return impl_->port; }

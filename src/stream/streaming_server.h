@@ -6,7 +6,11 @@
 //
 // Limits: a request's headers within 16 KiB and `handshake_timeout`; SPDY streams of a session
 // within `stream_creation_timeout`; a connection idle (no byte either way) for `idle_timeout` is
-// closed; at most `max_connections` at once; WebSocket messages up to `max_ws_message`.
+// closed, and so is one older than `max_duration` (when not zero); at most `max_connections` at
+// once (more are answered 503); WebSocket messages up to `max_ws_message`.
+//
+// TLS: with `tls_cert_file` and `tls_key_file` (PEM) every connection is TLS (1.2 or later) and
+// the URLs are https://.
 #pragma once
 
 #include <chrono>
@@ -29,11 +33,14 @@ struct StreamingOptions {
   std::chrono::milliseconds idle_timeout = std::chrono::hours(4);
   std::chrono::milliseconds stream_creation_timeout = std::chrono::seconds(30);
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(30);
+  std::chrono::milliseconds max_duration{0};  // a session's whole life; 0: no limit
   size_t max_connections = 1024;
   size_t max_header_bytes = 16 * 1024;
   size_t max_ws_message = 1 << 20;
   size_t max_pending_tokens = 1000;
   absl::Duration token_ttl = absl::Minutes(1);
+  std::string tls_cert_file;  // both set: TLS
+  std::string tls_key_file;
 };
 
 class StreamingServer {
@@ -45,7 +52,7 @@ class StreamingServer {
   StreamingServer(const StreamingServer&) = delete;
   StreamingServer& operator=(const StreamingServer&) = delete;
 
-  // Binds and starts serving.
+  // Binds and starts serving (INVALID_ARGUMENT for a bad address or an unusable certificate).
   absl::Status Start();
   // Closes the listener and every session (exec'd processes are killed), then the threads.
   void Stop();
@@ -56,7 +63,7 @@ class StreamingServer {
   absl::StatusOr<std::string> GetAttach(AttachRequest request);
   absl::StatusOr<std::string> GetPortForward(PortForwardRequest request);
 
-  std::string base_url() const;  // http://ADDR:PORT
+  std::string base_url() const;  // http://ADDR:PORT, or https:// with TLS
   int port() const;
   size_t connections() const;  // open connections (tests)
 

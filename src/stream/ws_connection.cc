@@ -1,7 +1,9 @@
 // A streaming session over WebSocket (Beast): channel-prefixed messages (websocket_channel.h).
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <deque>
 
 #include "absl/strings/str_cat.h"
@@ -25,24 +27,25 @@ constexpr size_t kMaxInflight = 1 << 20;
 constexpr ChannelId kStdinChannel = 0, kStdoutChannel = 1, kStderrChannel = 2, kErrorChannel = 3,
                     kResizeChannel = 4;
 
+template <class Stream>
 class WsConnection : public Transport,
                      public Connection,
-                     public std::enable_shared_from_this<WsConnection> {
+                     public std::enable_shared_from_this<WsConnection<Stream>> {
  public:
-  WsConnection(std::shared_ptr<ServerContext> ctx, beast::tcp_stream stream, WsProtocol protocol,
+  WsConnection(std::shared_ptr<ServerContext> ctx, Stream stream, WsProtocol protocol,
                StreamRequest what, std::vector<uint16_t> ports)
       : ctx_(std::move(ctx)),
         ws_(std::move(stream)),
         protocol_(std::move(protocol)),
         what_(std::move(what)),
         ports_(std::move(ports)),
-        idle_(ws_.get_executor(), ctx_->options.idle_timeout),
+        idle_(ws_.get_executor(), ctx_->options.idle_timeout, ctx_->options.max_duration),
         close_timer_(ws_.get_executor()) {}
 
   ~WsConnection() override { ctx_->Unregister(id_); }
 
   void Accept(HttpRequest req) {
-    id_ = ctx_->Register(weak_from_this());
+    id_ = ctx_->Register(this->weak_from_this());
     websocket::stream_base::timeout t{};
     t.handshake_timeout = ctx_->options.handshake_timeout;
     t.idle_timeout = websocket::stream_base::none();
@@ -54,12 +57,12 @@ class WsConnection : public Transport,
       if (!name.empty()) res.set(http::field::sec_websocket_protocol, name);
     }));
     req_ = std::move(req);  // Beast reads it while the handshake runs
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     ws_.async_accept(req_, [self](beast::error_code ec) { self->OnAccept(ec); });
   }
 
   void Abort() override {
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     asio::post(ws_.get_executor(), [self] { self->Close(); });
   }
 
@@ -86,11 +89,11 @@ class WsConnection : public Transport,
     }
     spdlog::info("streaming: {} over WebSocket ({})", Describe(what_),
                  protocol_.name.empty() ? "channel.k8s.io" : protocol_.name);
-    auto self = shared_from_this();
-    std::weak_ptr<WsConnection> weak = self;
-    idle_.Start([weak] {
+    auto self = this->shared_from_this();
+    std::weak_ptr<WsConnection<Stream>> weak = self;
+    idle_.Start([weak](const char* why) {
       if (auto self = weak.lock()) {
-        spdlog::info("streaming: {}: idle timeout", Describe(self->what_));
+        spdlog::info("streaming: {}: {}", Describe(self->what_), why);
         self->Close();
       }
     });
@@ -142,7 +145,7 @@ class WsConnection : public Transport,
       return;
     }
     reading_ = true;
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     ws_.async_read(rbuf_, [self](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
@@ -169,7 +172,7 @@ class WsConnection : public Transport,
       } else {
         size_t n = m.data.size();
         inflight_ += n;
-        auto self = shared_from_this();
+        auto self = this->shared_from_this();
         handler_->OnData(m.channel, std::move(m.data), [self, n] {
           asio::post(self->ws_.get_executor(), [self, n] {
             self->inflight_ -= n;
@@ -192,7 +195,7 @@ class WsConnection : public Transport,
     }
     writing_ = true;
     ws_.binary(!protocol_.base64);
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     ws_.async_write(asio::buffer(queue_.front().message), [self](beast::error_code ec, size_t) {
       self->writing_ = false;
       if (ec) {
@@ -210,7 +213,7 @@ class WsConnection : public Transport,
   // The session is over: a normal close; the read loop sees the client's answer.
   void StartClose() {
     close_sent_ = true;
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     close_timer_.expires_after(ctx_->options.handshake_timeout);
     close_timer_.async_wait([self](boost::system::error_code ec) {
       if (!ec) self->Close();
@@ -238,7 +241,7 @@ class WsConnection : public Transport,
   };
 
   std::shared_ptr<ServerContext> ctx_;
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   WsProtocol protocol_;
   StreamRequest what_;
   std::vector<uint16_t> ports_;
@@ -256,12 +259,17 @@ class WsConnection : public Transport,
 
 }  // namespace
 
-void StartWebSocket(std::shared_ptr<ServerContext> ctx, beast::tcp_stream stream,
-                    HttpRequest request, WsProtocol protocol, StreamRequest what,
-                    std::vector<uint16_t> ports) {
-  auto c = std::make_shared<WsConnection>(std::move(ctx), std::move(stream), std::move(protocol),
-                                          std::move(what), std::move(ports));
+template <class Stream>
+void StartWebSocket(std::shared_ptr<ServerContext> ctx, Stream stream, HttpRequest request,
+                    WsProtocol protocol, StreamRequest what, std::vector<uint16_t> ports) {
+  auto c = std::make_shared<WsConnection<Stream>>(
+      std::move(ctx), std::move(stream), std::move(protocol), std::move(what), std::move(ports));
   c->Accept(std::move(request));
 }
+
+template void StartWebSocket<PlainStream>(std::shared_ptr<ServerContext>, PlainStream, HttpRequest,
+                                          WsProtocol, StreamRequest, std::vector<uint16_t>);
+template void StartWebSocket<TlsStream>(std::shared_ptr<ServerContext>, TlsStream, HttpRequest,
+                                        WsProtocol, StreamRequest, std::vector<uint16_t>);
 
 }  // namespace tether::stream
