@@ -198,8 +198,9 @@ class WsConnection : public Transport,
     auto self = this->shared_from_this();
     ws_.async_write(asio::buffer(queue_.front().message), [self](beast::error_code ec, size_t) {
       self->writing_ = false;
-      if (ec) {
+      if (ec || self->closed_) {
         self->Close();
+        self->queue_.clear();  // Close() kept the message this write was sending
         return;
       }
       self->idle_.Touch();
@@ -228,7 +229,8 @@ class WsConnection : public Transport,
     closed_ = true;
     idle_.Stop();
     close_timer_.cancel();
-    queue_.clear();
+    // A write in flight still reads the front message: its completion clears the queue.
+    if (!writing_) queue_.clear();
     if (auto h = std::move(handler_)) h->OnTransportClosed();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
