@@ -9,7 +9,7 @@ PACKAGES="
   libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libboost-dev libyaml-cpp-dev
   libcli11-dev
   runc crun conmon containernetworking-plugins iptables iproute2 util-linux procps
-  busybox-static docker-registry skopeo jq curl apache2-utils
+  busybox-static docker-registry skopeo jq curl apache2-utils openssl
 "
 
 missing=""
