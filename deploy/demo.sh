@@ -7,7 +7,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 ./deploy/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=ON
 cmake --build build -j"$(nproc)"
 ./deploy/install.sh build
 

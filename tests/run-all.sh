@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 ./deploy/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=ON
 cmake --build build -j"$(nproc)"
 # Unit tests in parallel; end-to-end tests are marked RUN_SERIAL (one daemon at a time).
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 600

@@ -27,12 +27,6 @@ absl::Status Annotate(absl::string_view what, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
 }
 
-const std::vector<std::string>& OutputFormats() {
-  static const std::vector<std::string> formats = {
-      std::string(kOutputJson), std::string(kOutputYaml), std::string(kOutputTable)};
-  return formats;
-}
-
 // A Go-style duration flag ("30s", "2m"); empty: zero.
 absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view flag, absl::string_view text) {
   absl::Duration d = absl::ZeroDuration();

@@ -36,12 +36,6 @@ absl::StatusOr<std::string> PullImage(CommandEnv& env, const runtime::v1::PullIm
 
 namespace {
 
-const std::vector<std::string>& OutputFormats() {
-  static const std::vector<std::string> formats = {
-      std::string(kOutputJson), std::string(kOutputYaml), std::string(kOutputTable)};
-  return formats;
-}
-
 // --- pull -----------------------------------------------------------------------------------
 
 struct PullOptions {

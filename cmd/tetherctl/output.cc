@@ -34,6 +34,12 @@ size_t Utf8Width(absl::string_view s) {
 
 }  // namespace
 
+const std::vector<std::string>& OutputFormats() {
+  static const std::vector<std::string> formats = {
+      std::string(kOutputJson), std::string(kOutputYaml), std::string(kOutputTable)};
+  return formats;
+}
+
 std::string TruncateId(absl::string_view id, absl::string_view prefix, size_t length) {
   absl::ConsumePrefix(&id, prefix);
   return std::string(id.substr(0, length));

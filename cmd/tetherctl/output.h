@@ -28,6 +28,8 @@ namespace tether::ctl {
 inline constexpr absl::string_view kOutputTable = "table";
 inline constexpr absl::string_view kOutputJson = "json";
 inline constexpr absl::string_view kOutputYaml = "yaml";
+// The three above, for CLI::IsMember.
+const std::vector<std::string>& OutputFormats();
 
 // Length of a truncated id in tables (crictl: 13).
 inline constexpr size_t kTruncatedIdLength = 13;

@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "util/file.h"
 
@@ -120,6 +122,7 @@ nlohmann::json Config::ToJson() const {
           {"static_pods_dir", static_pods_dir},
           {"static_pods_log_root", static_pods_log_root},
           {"default_shm_size", default_shm_size},
+          {"import_max_bytes", import_max_bytes},
           {"cni",
            {{"conf_dir", cni.conf_dir}, {"bin_dirs", cni.bin_dirs}, {"cache_dir", cni.cache_dir}}},
           {"stream",
@@ -140,11 +143,24 @@ absl::StatusOr<Config> ParseConfig(const std::string& text) {
   if (j.is_discarded() || !j.is_object()) {
     return absl::InvalidArgumentError("config: not a JSON object");
   }
-  static const char* kKeys[] = {"root",          "state",           "socket",           "log_level",
-                                "cgroup_driver", "default_runtime", "runtimes",         "conmon",
-                                "pause_binary",  "sandbox_image",   "default_shm_size", "cni",
-                                "stream",        "registries",      "seccomp_profile",
-                                "static_pods_dir", "static_pods_log_root"};
+  static const char* kKeys[] = {"root",
+                                "state",
+                                "socket",
+                                "log_level",
+                                "cgroup_driver",
+                                "default_runtime",
+                                "runtimes",
+                                "conmon",
+                                "pause_binary",
+                                "sandbox_image",
+                                "default_shm_size",
+                                "cni",
+                                "stream",
+                                "registries",
+                                "seccomp_profile",
+                                "static_pods_dir",
+                                "static_pods_log_root",
+                                "import_max_bytes"};
   for (auto& [key, value] : j.items()) {
     bool known = false;
     for (const char* k : kKeys) known = known || key == k;
@@ -175,6 +191,14 @@ absl::StatusOr<Config> ParseConfig(const std::string& text) {
       return TypeError("default_shm_size", "a positive number of bytes");
     }
     c.default_shm_size = j["default_shm_size"].get<uint64_t>();
+  }
+  if (j.contains("import_max_bytes")) {
+    const json& v = j["import_max_bytes"];
+    if (!v.is_number_unsigned() || v.get<uint64_t>() == 0 ||
+        v.get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()}) {
+      return TypeError("import_max_bytes", "a positive number of bytes");
+    }
+    c.import_max_bytes = v.get<uint64_t>();
   }
   if (j.contains("runtimes")) {
     if (!j["runtimes"].is_object()) return TypeError("runtimes", "an object");

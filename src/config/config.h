@@ -49,8 +49,9 @@ struct Config {
   std::string pause_binary;   // default: tether-pause next to tetherd, else in libexec paths
   std::string sandbox_image;  // empty: the built-in pause rootfs, no pull
   uint64_t default_shm_size = 64ull << 20;
-  std::string seccomp_profile;  // RuntimeDefault profile; empty: the built-in one
-  std::string static_pods_dir;  // empty: no static pods (see docs/config.md)
+  uint64_t import_max_bytes = 64ull << 30;  // tetherctl import: the largest archive accepted
+  std::string seccomp_profile;              // RuntimeDefault profile; empty: the built-in one
+  std::string static_pods_dir;              // empty: no static pods (see docs/config.md)
   std::string static_pods_log_root = "/var/log/pods";
   CniConfigOptions cni;
   StreamConfig stream;

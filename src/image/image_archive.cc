@@ -90,10 +90,17 @@ struct FdSource {
   off_t offset = 0;
   off_t size = 0;
   std::vector<char> buf = std::vector<char>(kBlock);
+  const std::function<bool()>* cancelled = nullptr;  // polled before every block
+  bool was_cancelled = false;
 };
 
 la_ssize_t FdRead(archive* a, void* user, const void** out) {
   auto* s = static_cast<FdSource*>(user);
+  if (s->cancelled != nullptr && *s->cancelled && (*s->cancelled)()) {
+    s->was_cancelled = true;
+    archive_set_error(a, ECANCELED, "cancelled");
+    return -1;
+  }
   for (;;) {
     ssize_t n = pread(s->fd, s->buf.data(), s->buf.size(), s->offset);
     if (n < 0 && errno == EINTR) continue;
@@ -163,6 +170,15 @@ class Reader {
       : fd_(fd), content_(content), options_(options) {}
 
   absl::StatusOr<std::vector<ArchiveImage>> Read() {
+    auto images = ReadImages();
+    // A read stopped by the client's cancellation fails wherever it was (even where libarchive
+    // shrugged off the failed read); say why.
+    if (cancelled_) return absl::CancelledError("import: cancelled by the client");
+    return images;
+  }
+
+ private:
+  absl::StatusOr<std::vector<ArchiveImage>> ReadImages() {
     if (auto st = Index(); !st.ok()) return st;
     std::vector<ArchiveImage> images;
     if (entries_.count("index.json")) {
@@ -183,10 +199,16 @@ class Reader {
     return images;
   }
 
- private:
+  // Every archive read goes through one of these: it polls the caller's cancellation.
+  struct Source : FdSource {
+    explicit Source(Reader* r) : FdSource{r->fd_}, reader(r) { cancelled = &r->options_.cancelled; }
+    ~Source() { reader->cancelled_ = reader->cancelled_ || was_cancelled; }
+    Reader* reader;
+  };
+
   // --- First pass: index every entry -------------------------------------------------------
   absl::Status Index() {
-    FdSource source{fd_};
+    Source source(this);
     auto a = OpenArchive(&source);
     if (!a.ok()) return a.status();
     archive_entry* e = nullptr;
@@ -566,7 +588,7 @@ class Reader {
       pending.emplace(name, want);
     }
     if (pending.empty()) return absl::OkStatus();
-    FdSource source{fd_};
+    Source source(this);
     auto a = OpenArchive(&source);
     if (!a.ok()) return a.status();
     archive_entry* e = nullptr;
@@ -612,6 +634,7 @@ class Reader {
   size_t kept_bytes_ = 0;
   std::map<std::string, std::pair<std::string, int64_t>> needed_;  // entry name → digest, size
   std::map<std::string, std::string> made_;                        // manifests made, by digest
+  bool cancelled_ = false;
 };
 
 }  // namespace

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,8 @@ struct ArchiveOptions {
   Platform platform = Platform::Host();  // chosen from nested indexes
   size_t max_document = 8 << 20;         // index, manifests, configs, manifest.json
   size_t max_kept = 64 << 20;            // small files kept in memory by the first pass, in all
+  // Polled before every block read: once it answers true the read stops with CANCELLED.
+  std::function<bool()> cancelled;
 };
 
 // Reads the archive in `fd` (with pread: the file offset is not used) and stores the blobs of

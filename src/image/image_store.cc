@@ -333,7 +333,8 @@ absl::Status ImageStore::UnpackLayers(const ImageRecord& img,
 }
 
 absl::StatusOr<std::vector<ImageRecord>> ImageStore::Import(int archive_fd,
-                                                            const std::vector<std::string>& tags) {
+                                                            const std::vector<std::string>& tags,
+                                                            std::function<bool()> cancelled) {
   absl::Time start = absl::Now();
   std::vector<std::string> extra;
   for (size_t i = 0; i < tags.size(); ++i) {
@@ -350,7 +351,9 @@ absl::StatusOr<std::vector<ImageRecord>> ImageStore::Import(int archive_fd,
   {
     absl::ReaderMutexLock gc(&gc_mu_);  // the blobs stay until the images are recorded
     failed = [&]() -> absl::Status {
-      auto images = ReadImageArchive(archive_fd, *content_);
+      ArchiveOptions options;
+      options.cancelled = cancelled;
+      auto images = ReadImageArchive(archive_fd, *content_, options);
       if (!images.ok()) return images.status();
       if (!extra.empty() && images->size() != 1) {
         return absl::InvalidArgumentError(absl::StrCat("tags: the archive holds ", images->size(),
@@ -360,6 +363,8 @@ absl::StatusOr<std::vector<ImageRecord>> ImageStore::Import(int archive_fd,
         auto record = NewRecord(a.config_digest, a.config_size, a.manifest_digest, a.layers,
                                 a.repo_tags.empty() ? a.config_digest : a.repo_tags.front());
         if (!record.ok()) return record.status();
+        if (cancelled && cancelled())
+          return absl::CancelledError("import: cancelled by the client");
         if (auto st = UnpackLayers(*record, nullptr); !st.ok()) return st;
         record->repo_tags = a.repo_tags;
         record->repo_digests = a.repo_digests;

@@ -65,9 +65,12 @@ class ImageStore : public ImageProvider {
   // image/image_archive.h) read from `archive_fd`: blobs into the content store, layers
   // unpacked as a pull unpacks them, then recorded with the archive's names plus `tags` (the
   // archive must then hold one image). Nothing is recorded unless every image is complete. Bad
-  // archives are INVALID_ARGUMENT naming what is wrong. Returns the records as committed.
+  // archives are INVALID_ARGUMENT naming what is wrong; once `cancelled` answers true (polled
+  // while the archive is read and between layers) the import stops with CANCELLED. Returns the
+  // records as committed.
   absl::StatusOr<std::vector<ImageRecord>> Import(int archive_fd,
-                                                  const std::vector<std::string>& tags);
+                                                  const std::vector<std::string>& tags,
+                                                  std::function<bool()> cancelled = {});
   // Where clients' archives are spooled while they are imported (<root>/import).
   std::string ImportDir() const { return config_.root + "/import"; }
 

@@ -12,16 +12,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "network/cni_plugin_network.h"
-#include "oci/conmon.h"
-#include "oci/seccomp_default.h"
+#include "container/container_manager.h"
 #include "image/content_store.h"
 #include "image/image_store.h"
 #include "image/registry_client.h"
 #include "image/snapshotter.h"
-#include "container/container_manager.h"
+#include "network/cni_plugin_network.h"
+#include "oci/conmon.h"
 #include "oci/exit_watcher.h"
 #include "oci/runc_cli.h"
+#include "oci/seccomp_default.h"
 #include "podrunner/cri_client.h"
 #include "podrunner/static_pods.h"
 #include "sandbox/sandbox_manager.h"
@@ -122,7 +122,8 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
                                      const std::string& at) -> absl::StatusOr<SandboxRootfs> {
           auto image = images->ResolveForContainer(config.sandbox_image);
           if (absl::IsNotFound(image.status())) {
-            auto pulled = images->Pull(config.sandbox_image, nullptr, absl::Now() + absl::Minutes(5));
+            auto pulled =
+                images->Pull(config.sandbox_image, nullptr, absl::Now() + absl::Minutes(5));
             if (!pulled.ok()) return pulled.status();
             image = images->ResolveForContainer(config.sandbox_image);
           }
@@ -131,7 +132,8 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
           if (!rootfs.ok()) return rootfs.status();
           SandboxRootfs out{*rootfs, {}, {}, image->id, image->chain_ids};
           const auto& c = image->config.value("config", nlohmann::json::object());
-          for (const auto& a : c.value("Entrypoint", nlohmann::json::array())) out.args.push_back(a);
+          for (const auto& a : c.value("Entrypoint", nlohmann::json::array()))
+            out.args.push_back(a);
           for (const auto& a : c.value("Cmd", nlohmann::json::array())) out.args.push_back(a);
           for (const auto& e : c.value("Env", nlohmann::json::array())) out.env.push_back(e);
           return out;
@@ -171,7 +173,8 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
   stats->Start();
   RuntimeService runtime_service(config, sandboxes, containers, stats);
   ImageService image_service(config, images);
-  TetherImagesService tether_images(images);  // tether.v1: image import
+  TetherImagesService tether_images(
+      images, static_cast<int64_t>(config.import_max_bytes));  // tether.v1: image import
   // Exec, Attach and PortForward: the streaming server (src/stream/).
   stream::StreamingOptions stream_options;
   stream_options.address = config.stream.address;

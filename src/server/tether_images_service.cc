@@ -40,7 +40,8 @@ grpc::Status TetherImagesService::Import(grpc::ServerContext* ctx,
                                      " bytes without its last chunk; nothing was imported"));
   }
   spdlog::info("Import: {} bytes received", (*spool)->size());
-  auto records = images_->Import((*spool)->fd(), tags);
+  auto records =
+      images_->Import((*spool)->fd(), tags, [ctx] { return ctx != nullptr && ctx->IsCancelled(); });
   if (!records.ok()) return ToGrpc(records.status());
   for (const auto& r : *records) {
     auto* out = response->add_images();

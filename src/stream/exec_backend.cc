@@ -39,7 +39,7 @@ namespace {
 namespace asio = boost::asio;
 using Descriptor = asio::posix::stream_descriptor;
 
-constexpr size_t kReadChunk = 32 * 1024;
+constexpr size_t kExecReadChunk = 32 * 1024;
 // After the runtime exits: how long output may stay open without progress (a background child
 // holding the tty) before the session ends anyway.
 constexpr auto kDrainGrace = std::chrono::seconds(2);
@@ -358,7 +358,7 @@ class ExecBackend : public CommandBackend, public std::enable_shared_from_this<E
   };
 
   void AddReader(StdStream stream, std::shared_ptr<Descriptor> sd) {
-    readers_.push_back(Reader{stream, std::move(sd), std::vector<char>(kReadChunk), false});
+    readers_.push_back(Reader{stream, std::move(sd), std::vector<char>(kExecReadChunk), false});
   }
 
   void ReadMore(size_t i) {

@@ -7,8 +7,10 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -22,7 +24,9 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-constexpr size_t kReadChunk = 32 * 1024;
+constexpr size_t kForwardReadChunk = 32 * 1024;
+// containerd's grace for the other direction once one is done.
+constexpr std::chrono::seconds kLingerAfterTargetEof{1};
 
 // An OS error as Go prints it (lower case: "connection refused").
 std::string GoErrno(const std::string& message) {
@@ -77,8 +81,9 @@ struct PortForwardSession::Conn {
   bool target_shut = false;   // we half-closed the target
   bool writing = false;
   std::deque<std::pair<std::string, Callback>> to_target;
-  std::vector<char> buf = std::vector<char>(kReadChunk);
+  std::vector<char> buf = std::vector<char>(kForwardReadChunk);
   std::string v4_error;
+  std::unique_ptr<asio::steady_timer> linger;  // after the target's EOF, the client's last second
 };
 
 PortForwardSession::PortForwardSession(asio::any_io_executor strand,
@@ -162,6 +167,7 @@ void PortForwardSession::ReadTarget(std::shared_ptr<Conn> c) {
       c->target_eof = true;
       self->transport_->CloseSend(c->pair.data);
       self->MaybeEnd(c);
+      if (!c->ended) self->Linger(c);
       return;
     }
     self->transport_->Send(c->pair.data, std::string(c->buf.data(), n), [self, c] {
@@ -265,9 +271,24 @@ void PortForwardSession::MaybeEnd(std::shared_ptr<Conn> c) {
   if (!c->ended && c->target_shut && c->target_eof) End(c);
 }
 
+void PortForwardSession::Linger(std::shared_ptr<Conn> c) {
+  // As containerd: once one direction is done, the other gets a second to finish, then the pair
+  // ends (both channels closed), so that a client waiting for the end of its error channel (as
+  // client-go does before it closes the local connection) is not kept waiting.
+  c->linger = std::make_unique<asio::steady_timer>(ex_, kLingerAfterTargetEof);
+  auto self = shared_from_this();
+  c->linger->async_wait([self, c](boost::system::error_code ec) {
+    if (ec || c->ended || self->closed_) return;
+    spdlog::debug("port-forward {}: port {}: the client did not finish within {}s of the target",
+                  self->pod_, c->pair.port, kLingerAfterTargetEof.count());
+    self->End(c);
+  });
+}
+
 void PortForwardSession::End(std::shared_ptr<Conn> c) {
   if (c->ended) return;
   c->ended = true;
+  if (c->linger) c->linger->cancel();
   if (c->sock) {
     boost::system::error_code ignored;
     c->sock->close(ignored);

@@ -56,6 +56,7 @@ class PortForwardSession : public ChannelHandler,
   void PumpTarget(std::shared_ptr<Conn> c);
   void Fail(std::shared_ptr<Conn> c, const std::string& message);
   void MaybeEnd(std::shared_ptr<Conn> c);
+  void Linger(std::shared_ptr<Conn> c);
   void End(std::shared_ptr<Conn> c);
 
   boost::asio::any_io_executor ex_;

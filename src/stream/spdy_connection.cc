@@ -30,7 +30,7 @@ using tcp = asio::ip::tcp;
 
 constexpr size_t kMaxInflight = 1 << 20;    // unconsumed client bytes before we stop reading
 constexpr size_t kMaxEarlyBytes = 1 << 20;  // client data before the session starts
-constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kSpdyReadChunk = 64 * 1024;
 constexpr auto kLinger = std::chrono::seconds(5);  // after our last byte, for the client's close
 
 // The bytes under a SPDY session: the upgraded TCP connection itself, or (port forwarding over
@@ -58,7 +58,7 @@ class TcpLink : public SpdyLink {
       : stream_(std::move(stream)),
         protocol_(std::move(protocol)),
         timeout_(timeout),
-        rbuf_(kReadChunk) {}
+        rbuf_(kSpdyReadChunk) {}
   asio::any_io_executor executor() override { return stream_.get_executor(); }
   void Start(WriteHandler ready) override {
     response_ = absl::StrCat(

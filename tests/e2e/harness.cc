@@ -193,6 +193,7 @@ absl::Status Daemon::Start() {
       {"pause_binary", TETHER_PAUSE_PATH},
       {"cni", {{"conf_dir", cni_dir_}, {"bin_dirs", {"/usr/lib/cni", bin_dir_}}}}};
   if (!options_.sandbox_image.empty()) config["sandbox_image"] = options_.sandbox_image;
+  if (options_.import_max_bytes != 0) config["import_max_bytes"] = options_.import_max_bytes;
   // A daemon whose base has a static-pods folder (made by the test before Start) runs it.
   if (PathExists(base_ + "/static-pods")) {
     config["static_pods_dir"] = base_ + "/static-pods";

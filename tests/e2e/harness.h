@@ -29,6 +29,7 @@ struct DaemonOptions {
   bool with_network = true;       // false: an empty CNI conf dir (NetworkReady false)
   std::string extra_plugin_json;  // appended to the plugin chain, e.g. a failing plugin
   std::string sandbox_image;      // tetherd's sandbox_image ("" = the built-in pause)
+  uint64_t import_max_bytes = 0;  // tetherd's import_max_bytes (0 = its default)
 };
 
 class Daemon {

@@ -203,5 +203,25 @@ TEST_F(ImportE2E, CorruptArchivesFailCleanly) {
   EXPECT_EQ(CountEntries(daemon_->root() + "/content/ingest"), 0u);
 }
 
+// import_max_bytes in tetherd's config bounds what a client may send: a larger archive is
+// refused while it arrives (RESOURCE_EXHAUSTED naming the limit), and nothing is kept.
+TEST_F(ImportE2E, ArchiveAboveTheConfiguredLimitIsRefused) {
+  daemon_.reset();
+  daemon_ = std::make_unique<Daemon>(DaemonOptions{.import_max_bytes = 100000});
+  ASSERT_TRUE(daemon_->Start().ok());
+  std::string archive = work_ + "/busybox-docker.tar";
+  ASSERT_TRUE(Sh({"skopeo", "copy", "--quiet", "oci:" + layout_ + ":1",
+                  "docker-archive:" + archive + ":tether.test/imported/big:v1"})
+                  .ok());
+  ASSERT_GT(fs::file_size(archive), 100000u);
+  ProcessResult r = Import({archive});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.err, "ResourceExhausted")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "import limit of 100000 bytes")) << r.err;
+  EXPECT_EQ(ImageCount(), 0u);
+  EXPECT_EQ(CountEntries(daemon_->root() + "/import"), 0u);
+  EXPECT_EQ(CountEntries(daemon_->root() + "/content/blobs/sha256"), 0u);
+}
+
 }  // namespace
 }  // namespace tether::e2e

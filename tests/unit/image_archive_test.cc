@@ -239,6 +239,33 @@ TEST_F(ImageArchiveTest, LargeBlobsStreamInTheSecondPass) {
   EXPECT_TRUE(absl::StrContains(big.status().message(), "limit")) << big.status();
 }
 
+// Cancellation is polled before every block of both passes: whichever block it comes at, the
+// read stops with CANCELLED; a read that is never cancelled succeeds.
+TEST_F(ImageArchiveTest, CancellationStopsEitherPass) {
+  options_.max_document = 4096;
+  TestImage img("cancel", "amd64",
+                3 << 20);  // a layer of several blocks, stored by the second pass
+  std::string archive = Tar(OciLayout(IndexOf(img.manifest), img.Blobs()));
+  int polls = 0;
+  options_.cancelled = [&] {
+    ++polls;
+    return false;
+  };
+  ASSERT_TRUE(Read(archive).ok());
+  const int total = polls;
+  ASSERT_GT(total, 4);  // both passes read more than one block
+  for (int at = 0; at < total; ++at) {
+    // An empty store each time, so that the second pass has every blob to store.
+    content_ = std::make_unique<ContentStore>(absl::StrCat(dir_, "/root-", at));
+    ASSERT_TRUE(content_->Init().ok());
+    polls = 0;
+    options_.cancelled = [&] { return polls++ >= at; };
+    auto r = Read(archive);
+    ASSERT_FALSE(r.ok()) << "cancelled at poll " << at;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << at << ": " << r.status();
+  }
+}
+
 TEST_F(ImageArchiveTest, DockerSaveTarball) {
   TestImage img("docker");
   std::string config_hex = Hex(Sha256Digest(img.config));

@@ -28,15 +28,13 @@
 #include "tetherctl/image_output.h"
 #include "tetherctl/log_reader.h"
 #include "tetherctl/output.h"
+#include "tetherctl_test_util.h"
 
 namespace tether::ctl {
 namespace {
 
 using nlohmann::json;
 
-// 2023-11-14T22:13:20Z
-constexpr int64_t kBaseSeconds = 1700000000;
-constexpr int64_t kBaseNs = kBaseSeconds * 1000000000LL;
 constexpr int64_t kSecond = 1000000000LL;
 
 // A table line laid out like tabwriter: each cell but the last padded to its column's width.
@@ -981,12 +979,6 @@ class FakeRuntimeService final : public runtime::v1::RuntimeService::Service {
 
  private:
   FakeState& s_;
-};
-
-struct CliResult {
-  int code;
-  std::string out;
-  std::string err;
 };
 
 class TetherctlContainerCommands : public testing::Test {

@@ -23,15 +23,12 @@
 #include "tetherctl/client.h"
 #include "tetherctl/config_file.h"
 #include "tetherctl/output.h"
+#include "tetherctl_test_util.h"
 
 namespace tether::ctl {
 namespace {
 
 using nlohmann::json;
-
-// 2023-11-14T22:13:20Z
-constexpr int64_t kBaseSeconds = 1700000000;
-constexpr int64_t kBaseNs = kBaseSeconds * 1000000000LL;
 
 // --- ids, durations, times ---------------------------------------------------------------------
 
@@ -568,12 +565,6 @@ class FakeRuntime final : public runtime::v1::RuntimeService::Service {
   std::map<std::string, runtime::v1::PodSandbox> pods_;
   runtime::v1::RunPodSandboxRequest last_run_;
   runtime::v1::ListPodSandboxRequest last_list_;
-};
-
-struct CliResult {
-  int code;
-  std::string out;
-  std::string err;
 };
 
 class TetherctlCommands : public testing::Test {
