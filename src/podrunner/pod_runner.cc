@@ -524,10 +524,9 @@ absl::Status PodRunner::StartInstance(Instance& c) {
       return absl::OkStatus();
     }
   }
+  if (c.created_not_started) return StartCreated(c);
   auto fail = [&](const absl::Status& st, const std::string& reason) {
-    Emit("Warning", "Failed", &c, absl::StrCat(reason, ": ", st.message()));
-    c.exit_code = 128;
-    OnExit(c, /*restart=*/c.role == Role::kSidecar || pod_.restart_policy != RestartPolicy::kNever);
+    FailAttempt(c, st, reason);
     return absl::OkStatus();
   };
   if (auto st = EnsureImage(c); !st.ok()) {
@@ -554,8 +553,14 @@ absl::Status PodRunner::StartInstance(Instance& c) {
   c.state = State::kWaiting;
   c.backoff_reported = false;
   Emit("Normal", "Created", &c, absl::StrCat("Created container ", c.spec->name));
+  return StartCreated(c);
+}
+
+absl::Status PodRunner::StartCreated(Instance& c) {
+  c.created_not_started = false;
   if (auto st = client_->StartContainer(c.id); !st.ok()) {
-    return fail(st, "Error starting container");
+    FailAttempt(c, st, "Error starting container");
+    return absl::OkStatus();
   }
   Emit("Normal", "Started", &c, absl::StrCat("Started container ", c.spec->name));
   c.state = State::kRunning;
@@ -563,6 +568,12 @@ absl::Status PodRunner::StartInstance(Instance& c) {
   if (c.probes) c.probes->Start(c.id, c.running_since);
   if (c.spec->post_start) PostStart(c);
   return absl::OkStatus();
+}
+
+void PodRunner::FailAttempt(Instance& c, const absl::Status& st, const std::string& reason) {
+  Emit("Warning", "Failed", &c, absl::StrCat(reason, ": ", st.message()));
+  c.exit_code = 128;
+  OnExit(c, /*restart=*/c.role == Role::kSidecar || pod_.restart_policy != RestartPolicy::kNever);
 }
 
 void PodRunner::OnExit(Instance& c, bool restart) {
@@ -740,6 +751,9 @@ absl::StatusOr<PodPhase> PodRunner::Run() {
     clock_->Sleep(options_.poll_interval);
   }
   if (detach_.load()) return phase_;
+  // The runtime is unreachable (tetherd restarting): the pod is left as it is, for this runner's
+  // successor to adopt, rather than torn down half way (its volumes removed under it).
+  if (absl::IsUnavailable(error)) return error;
   PublishStatus();
   Shutdown();
   abandoned_hooks_.clear();  // their containers are stopped: they have ended or will soon
@@ -751,8 +765,8 @@ absl::StatusOr<PodPhase> PodRunner::Run() {
 // Every container of the sandbox that the manifest names becomes its instance's current attempt
 // (the highest attempt; earlier ones are kept to be removed) and counts as running: the first
 // Refresh() then reads their states as for any exit, so an exited init container counts as done
-// and an exited app is restarted per the restartPolicy. Containers the manifest does not name
-// (a debug container) are left alone.
+// and an exited app is restarted per the restartPolicy. One still CREATED is started when its
+// turn comes. Containers the manifest does not name (a debug container) are left alone.
 absl::Status PodRunner::Adopt() {
   const std::string& id = options_.adopt_sandbox_id;
   auto containers = client_->ListContainers(id);
@@ -778,10 +792,10 @@ absl::Status PodRunner::Adopt() {
     c.state = State::kRunning;
     c.running_since = clock_->Now();
     if (k.state() == runtime::v1::CONTAINER_CREATED) {
-      // Never started: made again.
-      c.old.push_back(c.id);
-      c.id.clear();
+      // Made but never started (the runner, or tetherd, died while StartContainer was in
+      // flight): this attempt is started as it is, not made again.
       c.state = State::kWaiting;
+      c.created_not_started = true;
     }
     any_regular |= c.role == Role::kRegular;
   }

@@ -153,6 +153,9 @@ class PodRunner {
     bool image_checked = false;
     std::shared_ptr<ContainerProbes> probes;  // null without probes
     bool started_once = false;                // a sidecar that has passed its startup probe once
+    // `id` was made (by an earlier runner, adopted) but never started: StartInstance starts it
+    // instead of making another.
+    bool created_not_started = false;
   };
 
   absl::Status Up();
@@ -162,8 +165,12 @@ class PodRunner {
   // Creates and starts the container unless it is backing off; an error to create or start it
   // counts as a failed attempt.
   absl::Status StartInstance(Instance& c);
+  // StartContainer of the attempt `c.id` (CREATED), then its probes and postStart hook.
+  absl::Status StartCreated(Instance& c);
   absl::Status EnsureImage(Instance& c);
   void OnExit(Instance& c, bool restart);
+  // An attempt that could not be pulled, made or started: exit code 128, restarted per policy.
+  void FailAttempt(Instance& c, const absl::Status& st, const std::string& reason);
   void Shutdown();
   void Emit(const std::string& type, const std::string& reason, const Instance* c,
             const std::string& message);
