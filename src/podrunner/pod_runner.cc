@@ -430,6 +430,10 @@ void PodRunner::RunProbes() {
                f.outcome.result == ProbeResult::kError ? " probe errored: " : " probe failed: ",
                f.outcome.output));
     }
+    for (const auto& w : r.warnings) {
+      Emit("Warning", "ProbeWarning", c,
+           absl::StrCat(ProbeTypeName(w.type), " probe warning: ", w.outcome.output));
+    }
     if (!r.kill) continue;
     Emit("Normal", "Killing", c,
          absl::StrCat("Container ", c->spec->name, " failed ",

@@ -68,7 +68,7 @@ struct PodEvent {
   absl::Time time;
   std::string type;  // Normal, Warning
   // Scheduled, Pulling, Pulled, Created, Started, Killing, BackOff, Failed, Unhealthy,
-  // FailedPostStartHook, FailedPreStopHook
+  // ProbeWarning, FailedPostStartHook, FailedPreStopHook
   std::string reason;
   std::string object;  // "pod/NAME" or "pod/NAME/CONTAINER"
   std::string message;
