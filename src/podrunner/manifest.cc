@@ -310,7 +310,8 @@ absl::Status ParsePortRef(const Field& f, const ContainerSpec& c, int32_t* out) 
   return FieldError(f.path, absl::StrCat("the container has no port named \"", s, "\""));
 }
 
-// A probe's or a hook's handler: exactly one of exec, httpGet, tcpSocket (probes), sleep (hooks).
+// A probe's or a hook's handler: exactly one of exec, httpGet, tcpSocket and grpc (probes), sleep
+// (hooks).
 absl::Status ParseHandler(const Field& f, bool hook, const ContainerSpec& c, int64_t grace,
                           Handler* h) {
   if (!f.present() || !f.node.IsMap()) return FieldError(f.path, "must be an object");
@@ -365,6 +366,19 @@ absl::Status ParseHandler(const Field& f, bool hook, const ContainerSpec& c, int
     h->kind = Handler::Kind::kTcpSocket;
     if (auto st = ParsePortRef(a["port"], c, &h->port); !st.ok()) return st;
     if (auto st = GetString(a["host"], &h->host); !st.ok()) return st;
+  } else if (kind == "grpc") {
+    if (hook) {
+      return FieldError(a.path, "is not supported as a lifecycle handler (use exec or httpGet)");
+    }
+    h->kind = Handler::Kind::kGrpc;
+    std::optional<int64_t> port;
+    if (auto st = GetInt(a["port"], &port); !st.ok()) return st;
+    if (!port) return FieldError(a["port"].path, "is required");
+    if (*port < 1 || *port > 65535) {
+      return FieldError(a["port"].path, "must be between 1 and 65535");
+    }
+    h->port = static_cast<int32_t>(*port);
+    if (auto st = GetString(a["service"], &h->grpc_service); !st.ok()) return st;
   } else if (kind == "sleep") {
     if (!hook) return FieldError(a.path, "is only a lifecycle handler, not a probe");
     h->kind = Handler::Kind::kSleep;
@@ -377,9 +391,6 @@ absl::Status ParseHandler(const Field& f, bool hook, const ContainerSpec& c, int
                                                         grace, ")"));
     }
     h->sleep_seconds = *seconds;
-  } else {
-    return FieldError(a.path,
-                      "is not supported by tetherctl play (use exec, httpGet or tcpSocket)");
   }
   return absl::OkStatus();
 }

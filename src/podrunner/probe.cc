@@ -265,6 +265,10 @@ ProbeOutcome RuntimeProber::Probe(const Handler& handler, const ProbeTarget& tar
       if (host.empty()) return {ProbeResult::kError, "the pod has no IP address"};
       return TcpConnect(host, handler.port, timeout);
     }
+    case Handler::Kind::kGrpc: {
+      if (target.pod_ip.empty()) return {ProbeResult::kError, "the pod has no IP address"};
+      return GrpcHealthCheck(target.pod_ip, handler.port, handler.grpc_service, timeout);
+    }
     case Handler::Kind::kSleep:
     case Handler::Kind::kNone:
       break;
@@ -300,6 +304,7 @@ absl::Status RuntimeProber::Hook(const Handler& handler, const ProbeTarget& targ
       return absl::OkStatus();
     }
     case Handler::Kind::kTcpSocket:
+    case Handler::Kind::kGrpc:
     case Handler::Kind::kNone:
       break;
   }

@@ -62,7 +62,8 @@ class Prober {
 };
 
 // The real one: exec through `client`'s ExecSync, httpGet with libcurl (no proxy; HTTPS without
-// certificate checks, as kubelet), tcpSocket with a non-blocking connect.
+// certificate checks, as kubelet), tcpSocket with a non-blocking connect, grpc with a gRPC
+// health client.
 class RuntimeProber : public Prober {
  public:
   explicit RuntimeProber(RuntimeClient* client);
@@ -89,6 +90,9 @@ struct HttpAnswer {
 };
 HttpAnswer HttpGet(const Handler& handler, const std::string& host, absl::Duration timeout);
 ProbeOutcome TcpConnect(const std::string& host, int port, absl::Duration timeout);
+// grpc.health.v1.Health/Check of `service` at host:port over plaintext (grpc_probe.cc).
+ProbeOutcome GrpcHealthCheck(const std::string& host, int port, const std::string& service,
+                             absl::Duration timeout);
 
 // One probe of one container with kubelet's worker semantics:
 // - nothing runs before initialDelaySeconds after the container started, then every periodSeconds;

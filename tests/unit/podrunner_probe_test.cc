@@ -118,6 +118,24 @@ TEST(ProbeManifestTest, ParsesProbesAndHooksWithDefaults) {
   EXPECT_EQ(app.pre_stop->path, "/quit");
 }
 
+TEST(ProbeManifestTest, ParsesGrpcProbes) {
+  auto pod = ParseManifest(PodWith(R"(  containers:
+  - name: app
+    image: x:1
+    livenessProbe: {grpc: {port: 9000, service: liveness}}
+    readinessProbe: {grpc: {port: 9001}}
+)"));
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  const ContainerSpec& app = pod->containers[0];
+  ASSERT_TRUE(app.liveness_probe.has_value());
+  EXPECT_EQ(app.liveness_probe->handler.kind, Handler::Kind::kGrpc);
+  EXPECT_EQ(app.liveness_probe->handler.port, 9000);
+  EXPECT_EQ(app.liveness_probe->handler.grpc_service, "liveness");
+  ASSERT_TRUE(app.readiness_probe.has_value());
+  EXPECT_EQ(app.readiness_probe->handler.port, 9001);
+  EXPECT_EQ(app.readiness_probe->handler.grpc_service, "");
+}
+
 std::string ContainerWith(const std::string& fields) {
   return PodWith("  terminationGracePeriodSeconds: 10\n  containers:\n  - name: a\n    image: x\n" +
                  fields);
@@ -169,8 +187,15 @@ TEST(ProbeManifestTest, ErrorsNameTheField) {
                                   "terminationGracePeriodSeconds: 3}")),
             "spec.containers[0].readinessProbe.terminationGracePeriodSeconds: must not be set "
             "for readiness probes");
-  EXPECT_THAT(ErrorOf(ContainerWith("    livenessProbe: {grpc: {port: 9000}}")),
-              HasSubstr("spec.containers[0].livenessProbe.grpc: is not supported"));
+  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {grpc: {port: grpc}}")),
+            "spec.containers[0].livenessProbe.grpc.port: must be an integer");
+  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {grpc: {port: 0}}")),
+            "spec.containers[0].livenessProbe.grpc.port: must be between 1 and 65535");
+  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {grpc: {service: x}}")),
+            "spec.containers[0].livenessProbe.grpc.port: is required");
+  EXPECT_EQ(ErrorOf(ContainerWith("    lifecycle: {postStart: {grpc: {port: 9000}}}")),
+            "spec.containers[0].lifecycle.postStart.grpc: is not supported as a lifecycle "
+            "handler (use exec or httpGet)");
   EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {sleep: {seconds: 1}}")),
             "spec.containers[0].livenessProbe.sleep: is only a lifecycle handler, not a probe");
   EXPECT_EQ(ErrorOf(ContainerWith("    lifecycle: {preStop: {tcpSocket: {port: 80}}}")),
