@@ -207,7 +207,8 @@ bool IsHttpHeaderName(absl::string_view s) {
 
 // A relative path inside a volume: not absolute, no ".." element.
 bool IsVolumeRelativePath(absl::string_view s) {
-  if (s.empty() || s.front() == '/') return false;
+  // Not starting with "..": the volume's own ..data and versions are named so (as kubelet's).
+  if (s.empty() || s.front() == '/' || absl::StartsWith(s, "..")) return false;
   for (absl::string_view part : absl::StrSplit(s, '/')) {
     if (part == "..") return false;
   }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "podrunner/atomic_volume.h"
 #include "podrunner/hooks.h"
 #include "util/file.h"
 #include "util/id.h"
@@ -75,19 +76,6 @@ void StopInOrder(const std::vector<std::string>& regular, const std::vector<std:
 // of `cat`, a local HTTP GET) are applied in the same round, slow ones in a later one.
 absl::Duration ProbeWait(absl::Duration poll) {
   return std::clamp(poll, absl::Milliseconds(100), absl::Seconds(1));
-}
-
-// Writes a configMap volume's files into its directory.
-absl::Status WriteVolumeFiles(const std::string& dir, const Volume& v) {
-  if (auto st = MakeDirs(dir, 0755); !st.ok()) return st;
-  for (const VolumeFile& f : v.files) {
-    std::string path = absl::StrCat(dir, "/", f.path);
-    if (auto slash = path.rfind('/'); slash > dir.size()) {
-      if (auto st = MakeDirs(path.substr(0, slash), 0755); !st.ok()) return st;
-    }
-    if (auto st = WriteFileAtomic(path, f.content, f.mode); !st.ok()) return st;
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -233,6 +221,21 @@ absl::StatusOr<runtime::v1::ContainerConfig> ContainerConfigFor(
   }
   SetNamespaceOptions(pod, sc->mutable_namespace_options());
   return c;
+}
+
+absl::StatusOr<int> WriteConfigMapVolumes(const std::vector<Volume>& volumes,
+                                          const std::string& uid, const std::string& volume_root) {
+  int changed = 0;
+  for (const Volume& v : volumes) {
+    if (v.kind != Volume::Kind::kConfigMap) continue;
+    auto wrote = WriteAtomicVolume(EmptyDirPath(volume_root, uid, v.name), v.files);
+    if (!wrote.ok()) {
+      return absl::Status(wrote.status().code(),
+                          absl::StrCat("volume ", v.name, ": ", wrote.status().message()));
+    }
+    changed += *wrote;
+  }
+  return changed;
 }
 
 absl::Duration BackOffDelay(absl::Duration base, absl::Duration cap, int n) {
@@ -452,14 +455,11 @@ absl::Status PodRunner::Up() {
       if (!config.ok()) return config.status();
     }
   }
+  if (auto st = WriteConfigMapVolumes(pod_.volumes, uid_, options_.volume_root); !st.ok()) {
+    return st.status();
+  }
   for (const Volume& v : pod_.volumes) {
-    if (v.kind == Volume::Kind::kConfigMap) {
-      if (auto st = WriteVolumeFiles(EmptyDirPath(options_.volume_root, uid_, v.name), v);
-          !st.ok()) {
-        return absl::Status(st.code(), absl::StrCat("volume ", v.name, ": ", st.message()));
-      }
-      continue;
-    }
+    if (v.kind == Volume::Kind::kConfigMap) continue;
     std::string path = v.kind == Volume::Kind::kEmptyDir
                            ? EmptyDirPath(options_.volume_root, uid_, v.name)
                            : (v.host_path_type == "DirectoryOrCreate" ? v.host_path : "");

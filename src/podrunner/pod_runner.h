@@ -56,6 +56,11 @@ absl::StatusOr<runtime::v1::ContainerConfig> ContainerConfigFor(
     const PodManifest& pod, const ContainerSpec& container, const std::string& field,
     const std::string& uid, uint32_t attempt, const std::string& volume_root);
 
+// Writes the configMap volumes among `volumes` into their directories under `volume_root`
+// (WriteAtomicVolume: a running pod sees each change at once); returns how many changed.
+absl::StatusOr<int> WriteConfigMapVolumes(const std::vector<Volume>& volumes,
+                                          const std::string& uid, const std::string& volume_root);
+
 // The n-th back-off (n = 0 for the first restart): base·2ⁿ, at most cap.
 absl::Duration BackOffDelay(absl::Duration base, absl::Duration cap, int n);
 

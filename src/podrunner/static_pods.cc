@@ -102,7 +102,7 @@ absl::StatusOr<std::map<std::string, std::string>> ReadManifests(const std::stri
 
 }  // namespace
 
-absl::StatusOr<std::string> ManifestHash(absl::string_view text) {
+absl::StatusOr<std::string> ManifestHash(absl::string_view text, bool pods_only) {
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(std::string(text));
@@ -110,7 +110,13 @@ absl::StatusOr<std::string> ManifestHash(absl::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat("not valid YAML: ", e.what()));
   }
   nlohmann::json all = nlohmann::json::array();
-  for (const auto& d : docs) all.push_back(ToJson(d));
+  for (const auto& d : docs) {
+    nlohmann::json doc = ToJson(d);
+    if (pods_only && doc.is_object() && doc.value("kind", nlohmann::json()) == "ConfigMap") {
+      continue;
+    }
+    all.push_back(std::move(doc));
+  }
   return HexOf(all.dump()).substr(0, 16);
 }
 
@@ -210,6 +216,11 @@ void StaticPods::Sync() {
   }
   const std::map<std::string, std::string>& texts = *read;
   std::vector<std::pair<std::string, absl::Status>> reports;
+  struct Refresh {
+    std::string file, uid;
+    std::vector<Volume> volumes;
+  };
+  std::vector<Refresh> refresh;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (detach_) return;
@@ -221,8 +232,9 @@ void StaticPods::Sync() {
         slot->file = name;
       }
       Slot* s = slot.get();
-      auto hash = ManifestHash(text);
-      if (hash.ok() && s->wanted && s->wanted->hash == *hash) continue;  // same content
+      auto hash = ManifestHash(text, /*pods_only=*/true);
+      auto full = ManifestHash(text);
+      if (full.ok() && s->wanted && s->wanted->full == *full) continue;  // same content
       auto pod = ParseManifest(text);
       if (!pod.ok()) {
         std::string message(pod.status().message());
@@ -236,7 +248,16 @@ void StaticPods::Sync() {
         }
         continue;
       }
-      if (!hash.ok()) continue;  // cannot happen: it parsed
+      if (!hash.ok() || !full.ok()) continue;  // cannot happen: it parsed
+      if (s->wanted && s->wanted->hash == *hash) {
+        // Only its ConfigMaps changed: the running pod keeps running, its configMap volumes are
+        // brought up to date (as kubelet's atomic writer does), and env stays as it started.
+        s->error.clear();
+        s->wanted->full = *full;
+        s->wanted->pod.volumes = pod->volumes;
+        if (!s->uid.empty()) refresh.push_back({name, s->uid, pod->volumes});
+        continue;
+      }
       pod->labels[kStaticDirLabel] = dir_hash_;
       pod->labels[kStaticFileLabel] = name;
       pod->labels[kStaticHashLabel] = *hash;
@@ -247,7 +268,7 @@ void StaticPods::Sync() {
       if (pod->uid.empty())
         pod->uid = UuidFromHex(HexOf(absl::StrCat(dir_, "/", name, "\n", *hash)));
       s->error.clear();
-      s->wanted = Wanted{*hash, *std::move(pod)};
+      s->wanted = Wanted{*hash, *full, *std::move(pod)};
       ++s->gen;
       if (s->runner != nullptr) s->runner->Stop();  // the worker then runs the new version
       if (!s->thread.joinable()) s->thread = std::thread([this, s] { Work(s); });
@@ -266,6 +287,14 @@ void StaticPods::Sync() {
     cv_.notify_all();
   }
   for (const auto& [file, st] : reports) Report(file, st);
+  for (const Refresh& r : refresh) {
+    auto updated = WriteConfigMapVolumes(r.volumes, r.uid, options_.runner.volume_root);
+    if (!updated.ok()) {
+      Report(r.file, updated.status());
+    } else if (*updated > 0) {
+      spdlog::info("static pods: {}/{}: {} configMap volume(s) updated", dir_, r.file, *updated);
+    }
+  }
 }
 
 void StaticPods::InitialSweep() {

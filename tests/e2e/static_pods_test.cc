@@ -198,6 +198,58 @@ TEST_F(StaticPodsE2E, AContainerStartedAsTetherdDiedIsRecoveredRunning) {
   ASSERT_TRUE(d.RemoveContainer(*id).ok());
 }
 
+// A static pod's ConfigMap changed in its file: the running container reads the new content
+// through its volume (the ..data symlink swapped under the read-only mount), not restarted.
+TEST_F(StaticPodsE2E, AConfigMapChangeReachesTheRunningContainer) {
+  Daemon d;
+  std::filesystem::create_directories(StaticDir(d));
+  ASSERT_TRUE(d.Start().ok()) << d.Log();
+  const std::string manifest = R"(apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: static}
+data: {greeting: GREETING}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: static-cfg, namespace: static}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: app
+    image: IMAGE
+    command: [sleep, "1003"]
+    volumeMounts: [{name: settings, mountPath: /etc/app}]
+  volumes:
+  - {name: settings, configMap: {name: settings}}
+)";
+  WriteManifest(StaticDir(d), "cfg.yaml", absl::StrReplaceAll(manifest, {{"GREETING", "hello-1"}}));
+  std::string app;
+  ASSERT_TRUE(WaitUntil([&] {
+    for (const auto& c : Containers(d)) {
+      if (c.state() == runtime::v1::CONTAINER_RUNNING) app = c.id();
+    }
+    return !app.empty();
+  })) << d.Log();
+  auto cat = [&] {
+    auto r = d.Exec(app, {"cat", "/etc/app/greeting"});
+    return r.ok() ? r->stdout() : std::string();
+  };
+  EXPECT_EQ(cat(), "hello-1");
+  WriteManifest(StaticDir(d), "cfg.yaml", absl::StrReplaceAll(manifest, {{"GREETING", "hello-2"}}));
+  ASSERT_TRUE(WaitUntil([&] { return cat() == "hello-2"; })) << cat() << d.Log();
+  auto all = Containers(d);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].id(), app);
+  EXPECT_EQ(all[0].metadata().attempt(), 0u);
+  EXPECT_EQ(all[0].state(), runtime::v1::CONTAINER_RUNNING);
+  // The path the container sees is a symlink through ..data, as kubelet lays it out.
+  auto ls = d.Exec(app, {"readlink", "/etc/app/greeting"});
+  ASSERT_TRUE(ls.ok());
+  EXPECT_EQ(ls->stdout(), "..data/greeting\n");
+  std::filesystem::remove(StaticDir(d) + "/cfg.yaml");
+  ASSERT_TRUE(WaitUntil([&] { return Sandboxes(d, {}).empty(); })) << d.Log();
+}
+
 TEST_F(StaticPodsE2E, TetherctlPlayWatch) {
   Daemon d;
   ASSERT_TRUE(d.Start().ok()) << d.Log();

@@ -337,6 +337,11 @@ TEST(ConfigMapManifestTest, ErrorsNameTheField) {
                             "../k}]}}]\n  containers: [{name: a, image: x}]")),
             "document 2 (Pod p): spec.volumes[0].configMap.items[0].path: must be a relative "
             "path without '..'");
+  // ..data and the versions beside it are the volume's own names.
+  EXPECT_EQ(ErrorOf(with_cm("  volumes: [{name: v, configMap: {name: c, items: [{key: k, path: "
+                            "..data}]}}]\n  containers: [{name: a, image: x}]")),
+            "document 2 (Pod p): spec.volumes[0].configMap.items[0].path: must be a relative "
+            "path without '..'");
   EXPECT_EQ(ErrorOf(with_cm("  volumes: [{name: v, configMap: {name: c, defaultMode: 0999}}]\n"
                             "  containers: [{name: a, image: x}]")),
             "document 2 (Pod p): spec.volumes[0].configMap.defaultMode: must be a file mode "

@@ -21,6 +21,7 @@
 #include "podrunner/manifest.h"
 #include "podrunner/pod_runner.h"
 #include "tetherctl/cli.h"
+#include "util/file.h"
 
 namespace tether::podrunner {
 namespace {
@@ -399,6 +400,18 @@ TEST(ManifestHashTest, IgnoresFormButNotContent) {
   EXPECT_FALSE(ManifestHash("a: [b").ok());
 }
 
+TEST(ManifestHashTest, PodsOnlyLeavesTheConfigMapsOut) {
+  const std::string pod = "kind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c}]}\n";
+  const std::string cm1 = "kind: ConfigMap\nmetadata: {name: m}\ndata: {k: one}\n";
+  const std::string cm2 = "kind: ConfigMap\nmetadata: {name: m}\ndata: {k: two}\n";
+  auto a = ManifestHash(cm1 + "---\n" + pod, true);
+  auto b = ManifestHash(cm2 + "---\n" + pod, true);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
+  EXPECT_EQ(*a, *ManifestHash(pod, true));
+  EXPECT_NE(*ManifestHash(cm1 + "---\n" + pod), *ManifestHash(cm2 + "---\n" + pod));
+}
+
 TEST(ManifestHashTest, FileNames) {
   EXPECT_TRUE(IsManifestFileName("web.yaml"));
   EXPECT_TRUE(IsManifestFileName("web.yml"));
@@ -617,6 +630,67 @@ TEST_F(StaticPodsTest, RestartAdoptsAContainerWhoseStartWasInFlight) {
     EXPECT_TRUE(cri.SandboxIds(true).empty());
     Remove("web.yaml");
   }
+}
+
+constexpr char kWithConfigMap[] = R"(apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {app.conf: "port=80", extra.conf: "x=1"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: cfg}
+spec:
+  containers:
+  - name: app
+    image: busybox:1
+    volumeMounts: [{name: settings, mountPath: /etc/app}]
+  volumes:
+  - {name: settings, configMap: {name: settings}}
+)";
+
+// A change of the file's ConfigMap alone updates the running pod's volume (kubelet's ..data swap)
+// and restarts nothing; a change of the pod replaces it.
+TEST_F(StaticPodsTest, AConfigMapChangeUpdatesTheVolumeWithoutARestart) {
+  Write("cfg.yaml", kWithConfigMap);
+  StaticPods pods(&cri_, Options());
+  ASSERT_TRUE(pods.Start().ok());
+  auto running = [&] {
+    auto r = cri_.Running();
+    return std::count(r.begin(), r.end(), "cfg/app") == 1;
+  };
+  ASSERT_TRUE(WaitFor(running));
+  ASSERT_EQ(pods.Pods().size(), 1u);
+  const std::string uid = pods.Pods()[0].uid;
+  const std::string dir = EmptyDirPath(base_ + "/volumes", uid, "settings");
+  auto read = [&](const std::string& name) {
+    auto s = ReadFile(dir + "/" + name);
+    return s.ok() ? *s : "";
+  };
+  EXPECT_EQ(read("app.conf"), "port=80");
+  const auto first = std::filesystem::read_symlink(dir + "/..data");
+
+  std::string changed = kWithConfigMap;
+  changed.replace(changed.find("port=80"), 7, "port=8080");
+  const std::string extra = ", extra.conf: \"x=1\"";
+  changed.replace(changed.find(extra), extra.size(), "");
+  Write("cfg.yaml", changed);
+  ASSERT_TRUE(WaitFor([&] { return read("app.conf") == "port=8080"; }));
+  EXPECT_NE(std::filesystem::read_symlink(dir + "/..data"), first);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/extra.conf"));
+  EXPECT_EQ(cri_.Count("RunPodSandbox cfg"), 1);
+  EXPECT_EQ(cri_.Count("Create cfg/app"), 1);
+  EXPECT_EQ(cri_.Count("Stop cfg/app"), 0);
+  EXPECT_EQ(pods.Pods()[0].uid, uid);
+  EXPECT_TRUE(running());
+
+  // The pod itself changed: it is replaced.
+  std::string other = changed;
+  other.replace(other.find("image: busybox:1"), 16, "image: busybox:2");
+  Write("cfg.yaml", other);
+  ASSERT_TRUE(WaitFor([&] { return cri_.Count("RunPodSandbox cfg") == 2 && running(); }));
+  pods.Stop(StaticPods::StopMode::kStopPods);
+  EXPECT_TRUE(cri_.SandboxIds(true).empty());
 }
 
 TEST_F(StaticPodsTest, RestartReplacesAPodOfAnEarlierVersionOfItsFile) {
