@@ -266,6 +266,7 @@ PodRunner::PodRunner(RuntimeClient* client, PodManifest pod, RunnerOptions optio
       options_(std::move(options)),
       clock_(options_.clock != nullptr ? options_.clock : RealClock()) {
   uid_ = pod_.uid.empty() ? NewUid() : pod_.uid;
+  config_volumes_ = pod_.volumes;
   if (options_.prober != nullptr) {
     prober_ = options_.prober;
   } else {
@@ -455,8 +456,11 @@ absl::Status PodRunner::Up() {
       if (!config.ok()) return config.status();
     }
   }
-  if (auto st = WriteConfigMapVolumes(pod_.volumes, uid_, options_.volume_root); !st.ok()) {
-    return st.status();
+  {
+    std::lock_guard<std::mutex> l(volumes_mu_);
+    if (auto st = WriteConfigMapVolumes(config_volumes_, uid_, options_.volume_root); !st.ok()) {
+      return st.status();
+    }
   }
   for (const Volume& v : pod_.volumes) {
     if (v.kind == Volume::Kind::kConfigMap) continue;
@@ -478,6 +482,12 @@ absl::Status PodRunner::Up() {
        absl::StrCat("Pod sandbox ", id->substr(0, 13), " is ready"));
   PublishStatus();
   return absl::OkStatus();
+}
+
+absl::StatusOr<int> PodRunner::UpdateConfigMapVolumes(std::vector<Volume> volumes) {
+  std::lock_guard<std::mutex> l(volumes_mu_);
+  config_volumes_ = std::move(volumes);
+  return WriteConfigMapVolumes(config_volumes_, uid_, options_.volume_root);
 }
 
 absl::Status PodRunner::EnsureImage(Instance& c) {

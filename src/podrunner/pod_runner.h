@@ -133,6 +133,10 @@ class PodRunner {
     stop_.store(true);
   }
 
+  // A static pod's ConfigMaps changed: its configMap volumes get these files (written now, and by
+  // Up() if it has not run yet). Callable from another thread while Run() runs.
+  absl::StatusOr<int> UpdateConfigMapVolumes(std::vector<Volume> volumes);
+
   const std::string& uid() const { return uid_; }
   const std::string& sandbox_id() const { return sandbox_id_; }
   PodStatusRow Status() const;
@@ -215,6 +219,8 @@ class PodRunner {
   Prober* prober_ = nullptr;
   std::string pod_ip_;   // from PodSandboxStatus; 127.0.0.1 for hostNetwork pods
   std::mutex event_mu_;  // events come from the stop threads too
+  std::mutex volumes_mu_;
+  std::vector<Volume> config_volumes_;  // the files configMap volumes have now (volumes_mu_)
   // postStart hooks still running when Stop() came; waited for after the shutdown.
   std::vector<std::future<absl::Status>> abandoned_hooks_;
 };

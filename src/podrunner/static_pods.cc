@@ -216,11 +216,6 @@ void StaticPods::Sync() {
   }
   const std::map<std::string, std::string>& texts = *read;
   std::vector<std::pair<std::string, absl::Status>> reports;
-  struct Refresh {
-    std::string file, uid;
-    std::vector<Volume> volumes;
-  };
-  std::vector<Refresh> refresh;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (detach_) return;
@@ -252,10 +247,20 @@ void StaticPods::Sync() {
       if (s->wanted && s->wanted->hash == *hash) {
         // Only its ConfigMaps changed: the running pod keeps running, its configMap volumes are
         // brought up to date (as kubelet's atomic writer does), and env stays as it started.
+        // A runner is handed the files (it writes them, or Up() will); one about to start sees
+        // the new `full` and starts from the new manifest.
         s->error.clear();
         s->wanted->full = *full;
         s->wanted->pod.volumes = pod->volumes;
-        if (!s->uid.empty()) refresh.push_back({name, s->uid, pod->volumes});
+        if (s->runner != nullptr) {
+          auto updated = s->runner->UpdateConfigMapVolumes(pod->volumes);
+          if (!updated.ok()) {
+            reports.emplace_back(name, updated.status());
+          } else if (*updated > 0) {
+            spdlog::info("static pods: {}/{}: {} configMap volume(s) updated", dir_, name,
+                         *updated);
+          }
+        }
         continue;
       }
       pod->labels[kStaticDirLabel] = dir_hash_;
@@ -287,14 +292,6 @@ void StaticPods::Sync() {
     cv_.notify_all();
   }
   for (const auto& [file, st] : reports) Report(file, st);
-  for (const Refresh& r : refresh) {
-    auto updated = WriteConfigMapVolumes(r.volumes, r.uid, options_.runner.volume_root);
-    if (!updated.ok()) {
-      Report(r.file, updated.status());
-    } else if (*updated > 0) {
-      spdlog::info("static pods: {}/{}: {} configMap volume(s) updated", dir_, r.file, *updated);
-    }
-  }
 }
 
 void StaticPods::InitialSweep() {
@@ -454,7 +451,7 @@ void StaticPods::Work(Slot* s) {
     self = &runner;
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (detach_ || s->gen != last) continue;
+      if (detach_ || s->gen != last || !s->wanted || s->wanted->full != want.full) continue;
       s->runner = &runner;
       s->uid = runner.uid();
       s->name = want.pod.name;
