@@ -3,12 +3,16 @@
 // running pod, in the target container's PID namespace (NamespaceMode TARGET), so that `ps` in
 // it shows the target's processes and /proc/<pid>/root reaches the target's files.
 //
-// This tetherctl has no attach client yet, so the debug container runs without a terminal: it is
-// started, its output is followed until it exits, and tetherctl exits with its code. It is
-// removed afterwards unless --keep.
+// With -i the container gets a stdin (closed when ours ends: stdin_once) and tetherctl attaches
+// to it once it runs, as `kubectl debug -it` does: with -t on a terminal of its own, ours raw
+// meanwhile (^C goes to the debug container; SIGTERM and SIGHUP end the session). Without -i its
+// output is followed from its log. Either way tetherctl exits with the debug container's exit code
+// and removes it afterwards unless --keep. As with kubectl, what the container prints before the
+// attach is made is not shown ("If you don't see a command prompt, try pressing enter.").
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "tetherctl/commands.h"
 #include "tetherctl/log_reader.h"
+#include "tetherctl/stream_session.h"
 #include "util/id.h"
 
 namespace tether::ctl {
@@ -35,14 +40,22 @@ struct DebugOptions {
   std::string image;
   std::string target;
   std::string name;
-  bool interactive = false;
-  bool tty = false;
+  StreamFlags stream;  // -i/--stdin, -t/--tty, --transport, --stream-ca
   bool keep = false;
   std::vector<std::string> command;
 };
 
 std::atomic<bool> g_interrupted{false};
 void OnInterrupt(int) { g_interrupted.store(true); }
+
+// SIGINT and SIGTERM set g_interrupted (the old handlers land in `old_*` when given).
+void CatchInterrupts(struct sigaction* old_int = nullptr, struct sigaction* old_term = nullptr) {
+  struct sigaction sa = {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, old_int);
+  sigaction(SIGTERM, &sa, old_term);
+}
 
 // kubectl's debugger-xxxxx: five characters of k8s.io/apimachinery's rand alphabet (no vowels,
 // no look-alikes).
@@ -141,6 +154,65 @@ absl::StatusOr<runtime::v1::ContainerStatus> Status(CommandEnv& env, const std::
   return response->status();
 }
 
+// Follows the debug container's log until it exits (or Ctrl-C).
+absl::Status FollowLogs(CommandEnv& env, const std::string& id) {
+  auto status = Status(env, id);
+  if (!status.ok()) return status.status();
+  if (status->log_path().empty()) return absl::OkStatus();
+  LogOptions log_options;
+  log_options.follow = true;
+  auto sink = [&env](LogStream stream, absl::string_view text) {
+    std::ostream& out = stream == LogStream::kStdout ? env.out() : env.err();
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    out.flush();
+  };
+  auto is_running = [&]() -> absl::StatusOr<bool> {
+    if (g_interrupted.load()) return false;
+    auto s = Status(env, id);
+    if (!s.ok()) return s.status();
+    return s->state() == runtime::v1::CONTAINER_RUNNING ||
+           s->state() == runtime::v1::CONTAINER_CREATED;
+  };
+  return ReadCriLogFile(status->log_path(), log_options, sink, is_running, absl::Milliseconds(200));
+}
+
+// Attaches our stdio to the running debug container (kubectl debug -i[t]); returns once the
+// session ends and the container has exited (its stdin closed with ours), or after a while
+// when it keeps running (the session was broken or stopped: the caller stops it).
+absl::Status AttachSession(CommandEnv& env, const DebugOptions& o, const std::string& id) {
+  runtime::v1::AttachRequest request;
+  request.set_container_id(id);
+  request.set_stdin(true);
+  request.set_tty(o.stream.tty);
+  request.set_stdout(true);
+  request.set_stderr(!o.stream.tty);
+  auto response = CallRuntime(env, &Stub::Attach, request, "attaching to the debug container");
+  if (!response.ok()) return response.status();
+  if (o.stream.tty) env.err() << "If you don't see a command prompt, try pressing enter.\n";
+  env.out().flush();
+  env.err().flush();
+  // With a raw terminal ^C is the container's; otherwise it ends the session here.
+  auto session = RunStdioSession(response->url(), o.stream, {SIGINT, SIGTERM});
+  CatchInterrupts();  // the session's signal handling leaves them at their defaults
+  if (!session.ok() && !g_interrupted.load()) {
+    if (session.status().message() == "interrupted") {
+      g_interrupted.store(true);
+    } else {
+      return session.status();
+    }
+  }
+  if (g_interrupted.load()) return absl::OkStatus();
+  // The output ended with the process; its exit is recorded a moment later.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto s = Status(env, id);
+    if (!s.ok()) return s.status();
+    if (s->state() == runtime::v1::CONTAINER_EXITED) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Debug(CommandEnv& env, const DebugOptions& o) {
   if (o.image.empty()) return absl::InvalidArgumentError("--image is required");
   if (o.target.empty()) return absl::InvalidArgumentError("--target is required");
@@ -175,10 +247,11 @@ absl::Status Debug(CommandEnv& env, const DebugOptions& o) {
   ns->set_pid(runtime::v1::TARGET);
   ns->set_target_id(target->id());
 
-  if (o.interactive || o.tty) {
-    env.err() << "Warning: -i/-t: this tetherctl has no attach client yet; the debug container "
-                 "runs without a terminal and its output is shown\n";
-  }
+  // As kubelet maps an ephemeral container's stdin and tty; stdin_once so that the end of our
+  // stdin (a pipe's EOF) ends the container's too.
+  config.set_stdin(o.stream.interactive);
+  config.set_stdin_once(o.stream.interactive);
+  config.set_tty(o.stream.tty);
   runtime::v1::CreateContainerRequest create;
   create.set_pod_sandbox_id(pod->id());
   *create.mutable_config() = config;
@@ -207,35 +280,13 @@ absl::Status Debug(CommandEnv& env, const DebugOptions& o) {
 
   // Ctrl-C stops the debug container (and so ends the command) instead of leaving it behind.
   g_interrupted.store(false);
-  struct sigaction sa = {};
-  sa.sa_handler = OnInterrupt;
-  sigemptyset(&sa.sa_mask);
   struct sigaction old_int = {}, old_term = {};
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
-  absl::Status read = absl::OkStatus();
-  auto status = Status(env, id);
-  if (status.ok() && !status->log_path().empty()) {
-    LogOptions log_options;
-    log_options.follow = true;
-    auto sink = [&env](LogStream stream, absl::string_view text) {
-      std::ostream& out = stream == LogStream::kStdout ? env.out() : env.err();
-      out.write(text.data(), static_cast<std::streamsize>(text.size()));
-      out.flush();
-    };
-    auto is_running = [&]() -> absl::StatusOr<bool> {
-      if (g_interrupted.load()) return false;
-      auto s = Status(env, id);
-      if (!s.ok()) return s.status();
-      return s->state() == runtime::v1::CONTAINER_RUNNING ||
-             s->state() == runtime::v1::CONTAINER_CREATED;
-    };
-    read =
-        ReadCriLogFile(status->log_path(), log_options, sink, is_running, absl::Milliseconds(200));
-  }
+  CatchInterrupts(&old_int, &old_term);
+  absl::Status read = o.stream.interactive ? AttachSession(env, o, id) : FollowLogs(env, id);
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
-  if (g_interrupted.load()) {
+  auto status = Status(env, id);
+  if (g_interrupted.load() || (status.ok() && status->state() != runtime::v1::CONTAINER_EXITED)) {
     runtime::v1::StopContainerRequest stop;
     stop.set_container_id(id);
     stop.set_timeout(0);
@@ -267,8 +318,10 @@ void RegisterDebugCommands(CLI::App& app, CommandEnv& env) {
       ->required()
       ->type_name("CONTAINER");
   debug->add_option("--name", o->name, "The debug container's name (default debugger-xxxxx)");
-  debug->add_flag("-i,--stdin", o->interactive, "Keep stdin open (needs an attach client)");
-  debug->add_flag("-t,--tty", o->tty, "Allocate a terminal (needs an attach client)");
+  debug->add_flag("-i,--stdin", o->stream.interactive,
+                  "Give the debug container a stdin and attach to it (ours until it ends)");
+  debug->add_flag("-t,--tty", o->stream.tty, "Give the debug container a terminal");
+  AddTransportFlags(debug, o->stream);
   debug->add_flag("--keep", o->keep, "Leave the debug container after it exits");
   debug->add_option("command", o->command, "The command to run (after --)")->type_name("CMD");
   debug->callback([&env, o] { env.Run([&] { return Debug(env, *o); }); });

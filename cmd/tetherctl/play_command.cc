@@ -63,6 +63,45 @@ std::string Age(absl::Duration d) {
   return absl::StrCat(s / 3600, "h", (s % 3600) / 60, "m");
 }
 
+// Prints `kubectl get pod -w` rows (a header before the first) and kubelet-style event lines;
+// the pods' runners call it from their own threads.
+class PodPrinter {
+ public:
+  explicit PodPrinter(CommandEnv& env) : env_(env) {}
+
+  void Row(const pr::PodStatusRow& row) {
+    std::lock_guard<std::mutex> l(mu_);
+    std::ostream& out = env_.out();
+    if (!header_) {
+      out << absl::StrFormat("%-24s %-7s %-22s %-9s %s\n", "NAME", "READY", "STATUS", "RESTARTS",
+                             "AGE");
+      header_ = true;
+    }
+    out << absl::StrFormat("%-24s %-7s %-22s %-9d %s\n", row.name,
+                           absl::StrCat(row.ready, "/", row.total), row.status, row.restarts,
+                           Age(env_.Now() - row.started));
+    out.flush();
+  }
+  void Event(const pr::PodEvent& e) {
+    std::lock_guard<std::mutex> l(mu_);
+    env_.out() << absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", e.time, absl::UTCTimeZone()) << "  "
+               << absl::StrFormat("%-7s %-14s %-28s ", e.type, e.reason, e.object) << e.message
+               << "\n";
+    env_.out().flush();
+  }
+  // An error line on stderr, not interleaved with the rows.
+  void Error(const std::string& line) {
+    std::lock_guard<std::mutex> l(mu_);
+    env_.err() << line << "\n";
+    env_.err().flush();
+  }
+
+ private:
+  CommandEnv& env_;
+  std::mutex mu_;
+  bool header_ = false;
+};
+
 std::string PidFile(const PlayOptions& o, const pr::PodManifest& pod) {
   return absl::StrCat(o.run_dir, "/", pod.namespace_, "_", pod.name, ".pid");
 }
@@ -161,38 +200,18 @@ absl::Status Watch(CommandEnv& env, pr::RuntimeClient& client, const PlayOptions
     env.out() << "static pods of " << o.watch << " deleted\n";
     return absl::OkStatus();
   }
-  std::mutex out_mu;
-  std::ostream& out = env.out();
-  bool header = false;
+  PodPrinter printer(env);
   pr::StaticPodsOptions options;
   options.dir = o.watch;
   options.runner = std::move(runner_options);
   options.runner.on_status = nullptr;
   options.runner.on_event = nullptr;
-  options.on_status = [&](const std::string&, const pr::PodStatusRow& row) {
-    std::lock_guard<std::mutex> l(out_mu);
-    if (!header) {
-      out << absl::StrFormat("%-24s %-7s %-22s %-9s %s\n", "NAME", "READY", "STATUS", "RESTARTS",
-                             "AGE");
-      header = true;
-    }
-    out << absl::StrFormat("%-24s %-7s %-22s %-9d %s\n", row.name,
-                           absl::StrCat(row.ready, "/", row.total), row.status, row.restarts,
-                           Age(env.Now() - row.started));
-    out.flush();
-  };
+  options.on_status = [&](const std::string&, const pr::PodStatusRow& row) { printer.Row(row); };
   if (o.events) {
-    options.on_event = [&](const std::string&, const pr::PodEvent& e) {
-      std::lock_guard<std::mutex> l(out_mu);
-      out << absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", e.time, absl::UTCTimeZone()) << "  "
-          << absl::StrFormat("%-7s %-14s %-28s ", e.type, e.reason, e.object) << e.message << "\n";
-      out.flush();
-    };
+    options.on_event = [&](const std::string&, const pr::PodEvent& e) { printer.Event(e); };
   }
   options.on_error = [&](const std::string& file, const absl::Status& st) {
-    std::lock_guard<std::mutex> l(out_mu);
-    env.err() << "tetherctl: " << o.watch << "/" << file << ": " << st.message() << "\n";
-    env.err().flush();
+    printer.Error(absl::StrCat("tetherctl: ", o.watch, "/", file, ": ", st.message()));
   };
 
   // SIGINT/SIGTERM are taken by sigwait below: blocked before the manager's threads exist.
@@ -258,29 +277,9 @@ absl::Status Play(CommandEnv& env, const PlayOptions& o) {
   if (!o.watch.empty()) return Watch(env, client, o, options);
   if (o.down) return Down(env, client, o, *pods, options);
 
-  std::ostream& out = env.out();
-  std::mutex out_mu;  // the pods' runners print from their own threads
-  bool header = false;
-  options.on_status = [&](const pr::PodStatusRow& row) {
-    std::lock_guard<std::mutex> lock(out_mu);
-    if (!header) {
-      out << absl::StrFormat("%-24s %-7s %-22s %-9s %s\n", "NAME", "READY", "STATUS", "RESTARTS",
-                             "AGE");
-      header = true;
-    }
-    out << absl::StrFormat("%-24s %-7s %-22s %-9d %s\n", row.name,
-                           absl::StrCat(row.ready, "/", row.total), row.status, row.restarts,
-                           Age(env.Now() - row.started));
-    out.flush();
-  };
-  if (o.events) {
-    options.on_event = [&](const pr::PodEvent& e) {
-      std::lock_guard<std::mutex> lock(out_mu);
-      out << absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", e.time, absl::UTCTimeZone()) << "  "
-          << absl::StrFormat("%-7s %-14s %-28s ", e.type, e.reason, e.object) << e.message << "\n";
-      out.flush();
-    };
-  }
+  PodPrinter printer(env);  // the pods' runners print from their own threads
+  options.on_status = [&](const pr::PodStatusRow& row) { printer.Row(row); };
+  if (o.events) options.on_event = [&](const pr::PodEvent& e) { printer.Event(e); };
 
   // Lets `play --down` ask this process to shut the pods down.
   std::vector<std::string> pid_files;

@@ -1,9 +1,5 @@
 // Streaming commands: exec (ExecSync with -s, else the Exec URL), attach and port-forward, as
 // clients of the runtime's streaming server (stream_client.h).
-#include <sys/ioctl.h>
-#include <termios.h>
-#include <unistd.h>
-
 #include <csignal>
 #include <memory>
 #include <string>
@@ -12,93 +8,19 @@
 #include "absl/strings/str_cat.h"
 #include "tetherctl/commands.h"
 #include "tetherctl/stream_client.h"
+#include "tetherctl/stream_session.h"
 
 namespace tether::ctl {
 namespace {
 
 using Stub = runtime::v1::RuntimeService::StubInterface;
 
-// Puts a terminal into raw mode (no echo, no line editing, ^C a plain byte) and restores it.
-class RawTerminal {
- public:
-  explicit RawTerminal(int fd) : fd_(fd) {
-    if (!isatty(fd_) || tcgetattr(fd_, &saved_) != 0) return;
-    termios raw = saved_;
-    cfmakeraw(&raw);
-    active_ = tcsetattr(fd_, TCSANOW, &raw) == 0;
-  }
-  ~RawTerminal() {
-    if (active_) tcsetattr(fd_, TCSANOW, &saved_);
-  }
-  RawTerminal(const RawTerminal&) = delete;
-  RawTerminal& operator=(const RawTerminal&) = delete;
-
- private:
-  int fd_;
-  termios saved_{};
-  bool active_ = false;
-};
-
-std::optional<stream::TerminalSize> TerminalSizeOf(int fd) {
-  winsize ws{};
-  if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return std::nullopt;
-  return stream::TerminalSize{ws.ws_col, ws.ws_row};
-}
-
-struct StreamFlags {
-  bool tty = false;
-  bool interactive = false;
-  std::string transport = "spdy";
-  std::string ca_file;
-};
-
-void AddStreamFlags(CLI::App* cmd, StreamFlags& f, bool tty_needs_streaming) {
-  cmd->add_flag("-t,--tty", f.tty,
-                tty_needs_streaming ? "Allocate a pseudo-TTY" : "Stdin is a TTY");
-  cmd->add_flag("-i,--interactive", f.interactive, "Keep STDIN open");
-  cmd->add_option("--transport", f.transport,
-                  "Transport protocol of the streaming connection, one of: spdy|websocket")
-      ->check(CLI::IsMember({"spdy", "websocket"}))
-      ->capture_default_str();
-  cmd->add_option("--stream-ca", f.ca_file,
-                  "With an https streaming server: verify its certificate against this PEM "
-                  "bundle (default: not verified, as crictl)");
-}
-
-absl::StatusOr<DialOptions> DialOptionsOf(const StreamFlags& f) {
-  auto transport = ParseStreamTransport(f.transport);
-  if (!transport.ok()) return transport.status();
-  DialOptions o;
-  o.transport = *transport;
-  o.ca_file = f.ca_file;
-  return o;
-}
-
 // Runs an exec or attach session on the process's own stdio; the command's exit code becomes
 // ours.
 absl::Status RunSession(CommandEnv& env, const std::string& url, const StreamFlags& f) {
-  auto dial = DialOptionsOf(f);
-  if (!dial.ok()) return dial.status();
   env.out().flush();
   env.err().flush();
-  RemoteCommandIo io;
-  io.stdin_fd = f.interactive ? STDIN_FILENO : -1;
-  io.stdout_fd = STDOUT_FILENO;
-  io.stderr_fd = f.tty ? -1 : STDERR_FILENO;
-  io.tty = f.tty;
-  std::unique_ptr<RawTerminal> raw;
-  if (f.tty) {
-    int size_fd = isatty(STDOUT_FILENO) ? STDOUT_FILENO : STDIN_FILENO;
-    io.terminal_size = [size_fd] { return TerminalSizeOf(size_fd); };
-    if (f.interactive && isatty(STDIN_FILENO)) {
-      raw = std::make_unique<RawTerminal>(STDIN_FILENO);
-      // ^C goes to the remote side as a byte; these still end the session (and restore the
-      // terminal).
-      io.stop_signals = {SIGTERM, SIGHUP};
-    }
-  }
-  auto code = RunRemoteCommand(url, *dial, io);
-  raw.reset();
+  auto code = RunStdioSession(url, f);
   if (!code.ok()) return code.status();
   env.SetExitCode(*code);
   return absl::OkStatus();
@@ -258,12 +180,7 @@ void RegisterStreamCommands(CLI::App& app, CommandEnv& env) {
       ->required();
   pf->add_option("--address", pf_options->address, "Local address to listen on")
       ->capture_default_str();
-  pf->add_option("--transport", pf_options->stream.transport,
-                 "Transport protocol of the streaming connection, one of: spdy|websocket")
-      ->check(CLI::IsMember({"spdy", "websocket"}))
-      ->capture_default_str();
-  pf->add_option("--stream-ca", pf_options->stream.ca_file,
-                 "With an https streaming server: verify its certificate against this PEM bundle");
+  AddTransportFlags(pf, pf_options->stream);
   pf->callback([&env, pf_options] { env.Run([&] { return PortForward(env, *pf_options); }); });
 }
 

@@ -171,9 +171,33 @@ void ContainerManager::Recover() {
       // A dead process with a live conmon: conmon is about to write the exit file and the
       // exit watcher reports it (the daemon rechecks once the watch is in place).
     }
+    if (c->state() == ContainerState::kCreated) RecoverStarted(*c);
     (c->state() == ContainerState::kExited ? exited : running)++;
   }
   spdlog::info("recovered containers: {} live, {} exited, {} cleaned", running, exited, cleaned);
+}
+
+// A CREATED record whose container runs: tetherd died between `runc start` and the RUNNING
+// record. Left CREATED, a StartContainer (a pod runner adopting it) would fail on it and mark it
+// exited while it still runs.
+void ContainerManager::RecoverStarted(Container& c) {
+  ContainerRecord r = c.Snapshot();
+  auto runtime = RuntimeOf(r);
+  if (!runtime) return;
+  auto state = runtime->State(r.id);
+  if (!state.ok() || (state->status != "running" && state->status != "paused")) return;
+  {
+    absl::MutexLock l(&c.mu_);
+    if (c.record_.state != ContainerState::kCreated) return;
+    c.record_.state = ContainerState::kRunning;
+    c.record_.started_at = absl::ToUnixNanos(absl::Now());  // the start's own time is lost
+    r = c.record_;
+  }
+  spdlog::warn("container {}: started before the restart but recorded CREATED; now RUNNING",
+               r.id.substr(0, 13));
+  if (auto st = Persist(r); !st.ok()) {
+    spdlog::error("container {}: cannot record the start: {}", r.id.substr(0, 13), st.message());
+  }
 }
 
 absl::Status ContainerManager::StopAllIn(const std::string& sandbox_id) {

@@ -71,6 +71,7 @@ class ContainerManager {
   void Publish(const ContainerRecord& r, runtime::v1::ContainerEventType type);
   void MarkExited(Container& c, int exit_code);
   void Recover();
+  void RecoverStarted(Container& c);
   absl::Status StopAllIn(const std::string& sandbox_id);
   absl::Status RemoveAllIn(const std::string& sandbox_id);
 

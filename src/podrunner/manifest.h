@@ -40,13 +40,16 @@ struct VolumeMount {
 
 // A probe's or a lifecycle hook's action (exactly one kind is set).
 struct Handler {
-  enum class Kind { kNone, kExec, kHttpGet, kTcpSocket, kSleep };
+  enum class Kind { kNone, kExec, kHttpGet, kTcpSocket, kGrpc, kSleep };
   Kind kind = Kind::kNone;
   std::vector<std::string> command;  // exec.command
   std::string host;                  // httpGet.host / tcpSocket.host ("": the pod's IP)
-  int32_t port = 0;                  // a named port is resolved against the container's ports
-  std::string path = "/";            // httpGet.path
-  std::string scheme = "HTTP";       // httpGet.scheme: HTTP or HTTPS
+  // httpGet / tcpSocket: a named port is resolved against the container's ports; grpc.port is a
+  // number
+  int32_t port = 0;
+  std::string grpc_service;     // grpc.service ("": the server as a whole)
+  std::string path = "/";       // httpGet.path
+  std::string scheme = "HTTP";  // httpGet.scheme: HTTP or HTTPS
   std::vector<std::pair<std::string, std::string>> http_headers;
   int64_t sleep_seconds = 0;  // sleep.seconds (hooks only)
 };

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "podrunner/atomic_volume.h"
 #include "podrunner/hooks.h"
 #include "util/file.h"
 #include "util/id.h"
@@ -28,211 +29,13 @@ std::string NewUid() {
                       hex.substr(16, 4), "-", hex.substr(20, 12));
 }
 
-runtime::v1::Protocol ProtocolOf(const std::string& p) {
-  if (p == "UDP") return runtime::v1::UDP;
-  if (p == "SCTP") return runtime::v1::SCTP;
-  return runtime::v1::TCP;
-}
-
-// kubelet's MilliCPUToQuota / MilliCPUToShares.
-constexpr int64_t kCpuPeriod = 100000;
-constexpr int64_t kMinQuota = 1000;
-constexpr int64_t kMinShares = 2;
-
-// The pod's namespaces, the same in its sandbox config and in each container's.
-void SetNamespaceOptions(const PodManifest& pod, runtime::v1::NamespaceOption* ns) {
-  ns->set_network(pod.host_network ? runtime::v1::NODE : runtime::v1::POD);
-  ns->set_pid(pod.host_pid                  ? runtime::v1::NODE
-              : pod.share_process_namespace ? runtime::v1::POD
-                                            : runtime::v1::CONTAINER);
-  ns->set_ipc(pod.host_ipc ? runtime::v1::NODE : runtime::v1::POD);
-}
-
 bool IgnoreNotFound(const absl::Status& st) { return st.ok() || absl::IsNotFound(st); }
-
-// Stops `regular` together, then `sidecars` one by one from the last; `stop` stops one (its
-// preStop hook, then StopContainer).
-void StopInOrder(const std::vector<std::string>& regular, const std::vector<std::string>& sidecars,
-                 const std::function<void(const std::string&)>& killing,
-                 const std::function<absl::Status(const std::string&)>& stop) {
-  std::vector<std::thread> stops;
-  for (const std::string& id : regular) {
-    if (killing) killing(id);
-    stops.emplace_back([&stop, id] {
-      auto st = stop(id);
-      if (!IgnoreNotFound(st)) spdlog::warn("play: stop container {}: {}", id, st.message());
-    });
-  }
-  for (auto& t : stops) t.join();
-  for (auto it = sidecars.rbegin(); it != sidecars.rend(); ++it) {
-    if (killing) killing(*it);
-    auto st = stop(*it);
-    if (!IgnoreNotFound(st)) spdlog::warn("play: stop container {}: {}", *it, st.message());
-  }
-}
-
-// How long (real time) a round of the loop waits for the probes it launched: quick ones (an exec
-// of `cat`, a local HTTP GET) are applied in the same round, slow ones in a later one.
-absl::Duration ProbeWait(absl::Duration poll) {
-  return std::clamp(poll, absl::Milliseconds(100), absl::Seconds(1));
-}
-
-// Writes a configMap volume's files into its directory.
-absl::Status WriteVolumeFiles(const std::string& dir, const Volume& v) {
-  if (auto st = MakeDirs(dir, 0755); !st.ok()) return st;
-  for (const VolumeFile& f : v.files) {
-    std::string path = absl::StrCat(dir, "/", f.path);
-    if (auto slash = path.rfind('/'); slash > dir.size()) {
-      if (auto st = MakeDirs(path.substr(0, slash), 0755); !st.ok()) return st;
-    }
-    if (auto st = WriteFileAtomic(path, f.content, f.mode); !st.ok()) return st;
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
 Clock* RealClock() {
   static RealClockImpl clock;
   return &clock;
-}
-
-std::string PodLogDirectory(const std::string& log_root, const PodManifest& pod,
-                            const std::string& uid) {
-  return absl::StrCat(log_root, "/", pod.namespace_, "_", pod.name, "_", uid);
-}
-
-std::string EmptyDirPath(const std::string& volume_root, const std::string& uid,
-                         const std::string& volume) {
-  return absl::StrCat(volume_root, "/", uid, "/volumes/", volume);
-}
-
-runtime::v1::PodSandboxConfig SandboxConfig(const PodManifest& pod, const std::string& uid,
-                                            const std::string& log_root) {
-  runtime::v1::PodSandboxConfig c;
-  auto* m = c.mutable_metadata();
-  m->set_name(pod.name);
-  m->set_namespace_(pod.namespace_);
-  m->set_uid(uid);
-  m->set_attempt(0);
-  c.set_hostname(pod.hostname);
-  c.set_log_directory(PodLogDirectory(log_root, pod, uid));
-  auto* dns = c.mutable_dns_config();
-  for (const auto& s : pod.dns_nameservers) dns->add_servers(s);
-  for (const auto& s : pod.dns_searches) dns->add_searches(s);
-  for (const auto& s : pod.dns_options) dns->add_options(s);
-  for (const auto* list : {&pod.init_containers, &pod.containers}) {
-    for (const ContainerSpec& container : *list) {
-      for (const ContainerPort& p : container.ports) {
-        if (p.host_port == 0) continue;
-        auto* pm = c.add_port_mappings();
-        pm->set_protocol(ProtocolOf(p.protocol));
-        pm->set_container_port(p.container_port);
-        pm->set_host_port(p.host_port);
-        pm->set_host_ip(p.host_ip);
-      }
-    }
-  }
-  for (const auto& [k, v] : pod.labels) (*c.mutable_labels())[k] = v;
-  (*c.mutable_labels())[kPodNameLabel] = pod.name;
-  (*c.mutable_labels())[kPodNamespaceLabel] = pod.namespace_;
-  (*c.mutable_labels())[kPodUidLabel] = uid;
-  (*c.mutable_labels())[kPlayLabel] = "true";
-  for (const auto& [k, v] : pod.annotations) (*c.mutable_annotations())[k] = v;
-  auto* linux = c.mutable_linux();
-  for (const auto& [k, v] : pod.sysctls) (*linux->mutable_sysctls())[k] = v;
-  auto* sc = linux->mutable_security_context();
-  SetNamespaceOptions(pod, sc->mutable_namespace_options());
-  if (pod.run_as_user) sc->mutable_run_as_user()->set_value(*pod.run_as_user);
-  if (pod.run_as_group) sc->mutable_run_as_group()->set_value(*pod.run_as_group);
-  for (int64_t g : pod.supplemental_groups) sc->add_supplemental_groups(g);
-  // Like kubelet: the sandbox is privileged when a container is.
-  for (const auto* list : {&pod.init_containers, &pod.containers}) {
-    for (const ContainerSpec& container : *list) {
-      if (container.privileged) sc->set_privileged(true);
-    }
-  }
-  return c;
-}
-
-absl::StatusOr<runtime::v1::ContainerConfig> ContainerConfigFor(
-    const PodManifest& pod, const ContainerSpec& ct, const std::string& field,
-    const std::string& uid, uint32_t attempt, const std::string& volume_root) {
-  runtime::v1::ContainerConfig c;
-  c.mutable_metadata()->set_name(ct.name);
-  c.mutable_metadata()->set_attempt(attempt);
-  c.mutable_image()->set_image(ct.image);
-  for (const auto& s : ct.command) c.add_command(s);
-  for (const auto& s : ct.args) c.add_args(s);
-  c.set_working_dir(ct.working_dir);
-  for (const EnvVar& e : ct.env) {
-    auto* kv = c.add_envs();
-    kv->set_key(e.name);
-    kv->set_value(e.value);
-  }
-  for (const VolumeMount& vm : ct.volume_mounts) {
-    const Volume* volume = nullptr;
-    for (const Volume& v : pod.volumes) {
-      if (v.name == vm.name) volume = &v;
-    }
-    if (volume == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ".volumeMounts: volume \"", vm.name, "\" is not in spec.volumes"));
-    }
-    auto* mount = c.add_mounts();
-    mount->set_container_path(vm.mount_path);
-    // emptyDir and configMap volumes are directories the runner makes (and fills).
-    mount->set_host_path(volume->kind == Volume::Kind::kHostPath
-                             ? volume->host_path
-                             : EmptyDirPath(volume_root, uid, volume->name));
-    mount->set_readonly(vm.read_only || volume->kind == Volume::Kind::kConfigMap);
-  }
-  c.set_log_path(absl::StrCat(ct.name, "/", attempt, ".log"));
-  c.set_tty(ct.tty);
-  c.set_stdin(ct.stdin);
-  (*c.mutable_labels())[kContainerNameLabel] = ct.name;
-  (*c.mutable_labels())[kPodNameLabel] = pod.name;
-  (*c.mutable_labels())[kPodNamespaceLabel] = pod.namespace_;
-  (*c.mutable_labels())[kPodUidLabel] = uid;
-  (*c.mutable_annotations())["io.kubernetes.container.restartCount"] = absl::StrCat(attempt);
-  (*c.mutable_annotations())["io.kubernetes.pod.terminationGracePeriod"] =
-      absl::StrCat(pod.termination_grace_period_seconds);
-
-  auto* linux = c.mutable_linux();
-  auto* r = linux->mutable_resources();
-  if (ct.cpu_limit_millis) {
-    r->set_cpu_period(kCpuPeriod);
-    r->set_cpu_quota(std::max(kMinQuota, *ct.cpu_limit_millis * kCpuPeriod / 1000));
-  }
-  // Requests default to limits, as the API server defaults them.
-  std::optional<int64_t> request =
-      ct.cpu_request_millis ? ct.cpu_request_millis : ct.cpu_limit_millis;
-  r->set_cpu_shares(request ? std::max(kMinShares, *request * 1024 / 1000) : kMinShares);
-  if (ct.memory_limit_bytes) r->set_memory_limit_in_bytes(*ct.memory_limit_bytes);
-
-  auto* sc = linux->mutable_security_context();
-  std::optional<int64_t> user = ct.run_as_user ? ct.run_as_user : pod.run_as_user;
-  std::optional<int64_t> group = ct.run_as_group ? ct.run_as_group : pod.run_as_group;
-  std::optional<bool> non_root = ct.run_as_non_root ? ct.run_as_non_root : pod.run_as_non_root;
-  if (non_root.value_or(false) && user && *user == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field,
-                     ".securityContext.runAsNonRoot: the container would run as root "
-                     "(runAsUser 0)"));
-  }
-  if (user) sc->mutable_run_as_user()->set_value(*user);
-  if (group) sc->mutable_run_as_group()->set_value(*group);
-  for (int64_t g : pod.supplemental_groups) sc->add_supplemental_groups(g);
-  sc->set_readonly_rootfs(ct.read_only_root_filesystem);
-  sc->set_privileged(ct.privileged);
-  // allowPrivilegeEscalation defaults to true (no no_new_privs).
-  sc->set_no_new_privs(!ct.allow_privilege_escalation.value_or(true) && !ct.privileged);
-  for (const auto& cap : ct.capabilities_add) sc->mutable_capabilities()->add_add_capabilities(cap);
-  for (const auto& cap : ct.capabilities_drop) {
-    sc->mutable_capabilities()->add_drop_capabilities(cap);
-  }
-  SetNamespaceOptions(pod, sc->mutable_namespace_options());
-  return c;
 }
 
 absl::Duration BackOffDelay(absl::Duration base, absl::Duration cap, int n) {
@@ -263,6 +66,7 @@ PodRunner::PodRunner(RuntimeClient* client, PodManifest pod, RunnerOptions optio
       options_(std::move(options)),
       clock_(options_.clock != nullptr ? options_.clock : RealClock()) {
   uid_ = pod_.uid.empty() ? NewUid() : pod_.uid;
+  config_volumes_ = pod_.volumes;
   if (options_.prober != nullptr) {
     prober_ = options_.prober;
   } else {
@@ -376,68 +180,6 @@ ProbeTarget PodRunner::TargetOf(const Instance& c) const {
   return ProbeTarget{.container_id = c.id, .container_name = c.spec->name, .pod_ip = pod_ip_};
 }
 
-void PodRunner::Kill(Instance& c, int64_t grace) {
-  if (c.probes) c.probes->Stop();  // not ready any more; later results are thrown away
-  auto st = StopWithPreStop(client_, prober_, clock_, *c.spec, TargetOf(c), grace,
-                            [&](const std::string& reason, const std::string& message) {
-                              Emit("Warning", reason, &c, message);
-                            });
-  if (!IgnoreNotFound(st)) spdlog::warn("play: stop container {}: {}", c.id, st.message());
-}
-
-void PodRunner::PostStart(Instance& c) {
-  // Run on a thread of its own so that Stop() is heard while it runs (a hook has no timeout);
-  // the shutdown stops the container, which ends the hook.
-  Prober* prober = prober_;
-  Handler hook = *c.spec->post_start;
-  ProbeTarget target = TargetOf(c);
-  auto result = std::async(std::launch::async, [prober, hook, target] {
-    return prober->Hook(hook, target, absl::InfiniteDuration());
-  });
-  while (result.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
-    if (stop_.load()) {
-      abandoned_hooks_.push_back(std::move(result));
-      return;
-    }
-  }
-  absl::Status st = result.get();
-  if (st.ok()) return;
-  Emit("Warning", "FailedPostStartHook", &c, absl::StrCat("PostStartHook failed: ", st.message()));
-  Emit("Normal", "Killing", &c,
-       absl::StrCat("Container ", c.spec->name, " failed its postStart hook, will be killed"));
-  Kill(c, pod_.termination_grace_period_seconds);
-}
-
-void PodRunner::RunProbes() {
-  const absl::Time now = clock_->Now();
-  std::vector<Instance*> probed;
-  for (auto* list : {&inits_, &regular_}) {
-    for (Instance& c : *list) {
-      if (c.probes == nullptr || c.state != State::kRunning || c.id.empty()) continue;
-      // A running container the runner did not start itself (adopted) is probed from now on.
-      if (c.probes->known_id() != c.id) c.probes->Start(c.id, now);
-      c.probes->Launch(prober_, TargetOf(c), now);
-      probed.push_back(&c);
-    }
-  }
-  const absl::Time deadline = absl::Now() + ProbeWait(options_.poll_interval);
-  for (Instance* c : probed) {
-    ContainerProbes::Collected r = c->probes->Collect(deadline);
-    for (const auto& f : r.failures) {
-      Emit("Warning", "Unhealthy", c,
-           absl::StrCat(
-               ProbeTypeName(f.type),
-               f.outcome.result == ProbeResult::kError ? " probe errored: " : " probe failed: ",
-               f.outcome.output));
-    }
-    if (!r.kill) continue;
-    Emit("Normal", "Killing", c,
-         absl::StrCat("Container ", c->spec->name, " failed ",
-                      absl::AsciiStrToLower(ProbeTypeName(*r.kill)), " probe, will be restarted"));
-    Kill(*c, c->probes->KillGrace(*r.kill).value_or(pod_.termination_grace_period_seconds));
-  }
-}
-
 absl::Status PodRunner::Up() {
   started_ = clock_->Now();
   sandbox_config_ = SandboxConfig(pod_, uid_, options_.log_root);
@@ -448,14 +190,14 @@ absl::Status PodRunner::Up() {
       if (!config.ok()) return config.status();
     }
   }
-  for (const Volume& v : pod_.volumes) {
-    if (v.kind == Volume::Kind::kConfigMap) {
-      if (auto st = WriteVolumeFiles(EmptyDirPath(options_.volume_root, uid_, v.name), v);
-          !st.ok()) {
-        return absl::Status(st.code(), absl::StrCat("volume ", v.name, ": ", st.message()));
-      }
-      continue;
+  {
+    std::lock_guard<std::mutex> l(volumes_mu_);
+    if (auto st = WriteConfigMapVolumes(config_volumes_, uid_, options_.volume_root); !st.ok()) {
+      return st.status();
     }
+  }
+  for (const Volume& v : pod_.volumes) {
+    if (v.kind == Volume::Kind::kConfigMap) continue;
     std::string path = v.kind == Volume::Kind::kEmptyDir
                            ? EmptyDirPath(options_.volume_root, uid_, v.name)
                            : (v.host_path_type == "DirectoryOrCreate" ? v.host_path : "");
@@ -474,6 +216,12 @@ absl::Status PodRunner::Up() {
        absl::StrCat("Pod sandbox ", id->substr(0, 13), " is ready"));
   PublishStatus();
   return absl::OkStatus();
+}
+
+absl::StatusOr<int> PodRunner::UpdateConfigMapVolumes(std::vector<Volume> volumes) {
+  std::lock_guard<std::mutex> l(volumes_mu_);
+  config_volumes_ = std::move(volumes);
+  return WriteConfigMapVolumes(config_volumes_, uid_, options_.volume_root);
 }
 
 absl::Status PodRunner::EnsureImage(Instance& c) {
@@ -524,10 +272,9 @@ absl::Status PodRunner::StartInstance(Instance& c) {
       return absl::OkStatus();
     }
   }
+  if (c.created_not_started) return StartCreated(c);
   auto fail = [&](const absl::Status& st, const std::string& reason) {
-    Emit("Warning", "Failed", &c, absl::StrCat(reason, ": ", st.message()));
-    c.exit_code = 128;
-    OnExit(c, /*restart=*/c.role == Role::kSidecar || pod_.restart_policy != RestartPolicy::kNever);
+    FailAttempt(c, st, reason);
     return absl::OkStatus();
   };
   if (auto st = EnsureImage(c); !st.ok()) {
@@ -554,8 +301,14 @@ absl::Status PodRunner::StartInstance(Instance& c) {
   c.state = State::kWaiting;
   c.backoff_reported = false;
   Emit("Normal", "Created", &c, absl::StrCat("Created container ", c.spec->name));
+  return StartCreated(c);
+}
+
+absl::Status PodRunner::StartCreated(Instance& c) {
+  c.created_not_started = false;
   if (auto st = client_->StartContainer(c.id); !st.ok()) {
-    return fail(st, "Error starting container");
+    FailAttempt(c, st, "Error starting container");
+    return absl::OkStatus();
   }
   Emit("Normal", "Started", &c, absl::StrCat("Started container ", c.spec->name));
   c.state = State::kRunning;
@@ -563,6 +316,12 @@ absl::Status PodRunner::StartInstance(Instance& c) {
   if (c.probes) c.probes->Start(c.id, c.running_since);
   if (c.spec->post_start) PostStart(c);
   return absl::OkStatus();
+}
+
+void PodRunner::FailAttempt(Instance& c, const absl::Status& st, const std::string& reason) {
+  Emit("Warning", "Failed", &c, absl::StrCat(reason, ": ", st.message()));
+  c.exit_code = 128;
+  OnExit(c, /*restart=*/c.role == Role::kSidecar || pod_.restart_policy != RestartPolicy::kNever);
 }
 
 void PodRunner::OnExit(Instance& c, bool restart) {
@@ -668,59 +427,6 @@ absl::Status PodRunner::Reconcile() {
   return absl::OkStatus();
 }
 
-void PodRunner::Shutdown() {
-  std::vector<std::string> regular, sidecars;
-  std::map<std::string, Instance*> by_id;
-  for (Instance& c : regular_) {
-    if (c.state == State::kRunning) regular.push_back(c.id);
-    by_id[c.id] = &c;
-  }
-  for (Instance& c : inits_) {
-    if (c.role == Role::kSidecar && c.state == State::kRunning) sidecars.push_back(c.id);
-    by_id[c.id] = &c;
-  }
-  for (auto* list : {&inits_, &regular_}) {
-    for (Instance& c : *list) {
-      if (c.probes) c.probes->Stop();
-    }
-  }
-  StopInOrder(
-      regular, sidecars,
-      [&](const std::string& id) {
-        Instance* c = by_id[id];
-        Emit("Normal", "Killing", c, absl::StrCat("Stopping container ", c->spec->name));
-      },
-      [&](const std::string& id) {
-        Instance* c = by_id.at(id);  // from several threads: no operator[]
-        return StopWithPreStop(client_, prober_, clock_, *c->spec, TargetOf(*c),
-                               pod_.termination_grace_period_seconds,
-                               [&](const std::string& reason, const std::string& message) {
-                                 Emit("Warning", reason, c, message);
-                               });
-      });
-  for (auto* list : {&inits_, &regular_}) {
-    for (Instance& c : *list) {
-      if (c.state == State::kRunning) c.state = State::kExited;
-    }
-  }
-  auto st = client_->StopPodSandbox(sandbox_id_);
-  if (!IgnoreNotFound(st)) spdlog::warn("play: stop pod sandbox: {}", st.message());
-  if (!options_.remove) return;
-  for (auto* list : {&inits_, &regular_}) {
-    for (Instance& c : *list) {
-      std::vector<std::string> ids = c.old;
-      if (!c.id.empty()) ids.push_back(c.id);
-      for (const std::string& id : ids) {
-        auto rm = client_->RemoveContainer(id);
-        if (!IgnoreNotFound(rm)) spdlog::warn("play: remove container {}: {}", id, rm.message());
-      }
-    }
-  }
-  st = client_->RemovePodSandbox(sandbox_id_);
-  if (!IgnoreNotFound(st)) spdlog::warn("play: remove pod sandbox: {}", st.message());
-  RemoveAll(absl::StrCat(options_.volume_root, "/", uid_)).IgnoreError();
-}
-
 absl::StatusOr<PodPhase> PodRunner::Run() {
   if (auto st = Up(); !st.ok()) {
     if (!sandbox_id_.empty()) Shutdown();
@@ -740,142 +446,15 @@ absl::StatusOr<PodPhase> PodRunner::Run() {
     clock_->Sleep(options_.poll_interval);
   }
   if (detach_.load()) return phase_;
+  // The runtime is unreachable (tetherd restarting): the pod is left as it is, for this runner's
+  // successor to adopt, rather than torn down half way (its volumes removed under it).
+  if (absl::IsUnavailable(error)) return error;
   PublishStatus();
   Shutdown();
   abandoned_hooks_.clear();  // their containers are stopped: they have ended or will soon
   PublishStatus();
   if (!error.ok()) return error;
   return phase_;
-}
-
-// Every container of the sandbox that the manifest names becomes its instance's current attempt
-// (the highest attempt; earlier ones are kept to be removed) and counts as running: the first
-// Refresh() then reads their states as for any exit, so an exited init container counts as done
-// and an exited app is restarted per the restartPolicy. Containers the manifest does not name
-// (a debug container) are left alone.
-absl::Status PodRunner::Adopt() {
-  const std::string& id = options_.adopt_sandbox_id;
-  auto containers = client_->ListContainers(id);
-  if (!containers.ok()) return containers.status();
-  std::vector<runtime::v1::Container> list = *std::move(containers);
-  std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) {
-    return std::make_pair(a.metadata().attempt(), a.created_at()) <
-           std::make_pair(b.metadata().attempt(), b.created_at());
-  });
-  std::map<std::string, Instance*> by_name;
-  for (auto* l : {&inits_, &regular_}) {
-    for (Instance& c : *l) by_name[c.spec->name] = &c;
-  }
-  bool any_regular = false;
-  for (const runtime::v1::Container& k : list) {
-    auto it = by_name.find(k.metadata().name());
-    if (it == by_name.end()) continue;
-    Instance& c = *it->second;
-    if (!c.id.empty()) c.old.push_back(c.id);
-    c.id = k.id();
-    c.ever_started = true;
-    c.restarts = static_cast<int>(k.metadata().attempt());
-    c.state = State::kRunning;
-    c.running_since = clock_->Now();
-    if (k.state() == runtime::v1::CONTAINER_CREATED) {
-      // Never started: made again.
-      c.old.push_back(c.id);
-      c.id.clear();
-      c.state = State::kWaiting;
-    }
-    any_regular |= c.role == Role::kRegular;
-  }
-  sandbox_id_ = id;
-  if (any_regular) {
-    init_done_ = true;
-    phase_ = PodPhase::kRunning;
-  }
-  Emit("Normal", "Adopted", nullptr,
-       absl::StrCat("Pod sandbox ", id.substr(0, 13), " and its containers were adopted"));
-  PublishStatus();
-  return absl::OkStatus();
-}
-
-// --- play --down -----------------------------------------------------------------------------
-
-absl::StatusOr<int> DownPod(RuntimeClient* client, const PodManifest& pod,
-                            const RunnerOptions& options) {
-  std::map<std::string, std::string> labels = {
-      {kPodNameLabel, pod.name}, {kPodNamespaceLabel, pod.namespace_}, {kPlayLabel, "true"}};
-  if (!pod.uid.empty()) labels[kPodUidLabel] = pod.uid;
-  auto sandboxes = client->ListPodSandbox(labels);
-  if (!sandboxes.ok()) return sandboxes.status();
-  for (const runtime::v1::PodSandbox& sandbox : *sandboxes) {
-    auto containers = client->ListContainers(sandbox.id());
-    if (!containers.ok()) return containers.status();
-    std::map<std::string, int> sidecar_order;
-    for (size_t i = 0; i < pod.init_containers.size(); ++i) {
-      if (pod.init_containers[i].sidecar) sidecar_order[pod.init_containers[i].name] = i;
-    }
-    std::vector<std::string> regular;
-    std::vector<std::pair<int, std::string>> sidecars;
-    for (const runtime::v1::Container& c : *containers) {
-      if (c.state() != runtime::v1::CONTAINER_RUNNING &&
-          c.state() != runtime::v1::CONTAINER_CREATED) {
-        continue;
-      }
-      auto name = c.labels().find(kContainerNameLabel);
-      std::string n = name == c.labels().end() ? "" : name->second;
-      if (sidecar_order.contains(n)) {
-        sidecars.emplace_back(sidecar_order[n], c.id());
-      } else {
-        regular.push_back(c.id());
-      }
-    }
-    std::sort(sidecars.begin(), sidecars.end());
-    std::vector<std::string> sidecar_ids;
-    for (auto& [_, id] : sidecars) sidecar_ids.push_back(id);
-    // preStop hooks as the runner would run them.
-    std::map<std::string, const ContainerSpec*> spec_of_id;
-    for (const runtime::v1::Container& c : *containers) {
-      auto name = c.labels().find(kContainerNameLabel);
-      if (name == c.labels().end()) continue;
-      for (const auto* list : {&pod.init_containers, &pod.containers}) {
-        for (const ContainerSpec& spec : *list) {
-          if (spec.name == name->second) spec_of_id[c.id()] = &spec;
-        }
-      }
-    }
-    std::string pod_ip = "127.0.0.1";
-    if (!pod.host_network) {
-      auto status = client->PodSandboxStatus(sandbox.id());
-      pod_ip = status.ok() ? status->network().ip() : "";
-    }
-    std::unique_ptr<Prober> own_prober;
-    Prober* prober = options.prober;
-    if (prober == nullptr) {
-      own_prober = std::make_unique<RuntimeProber>(client);
-      prober = own_prober.get();
-    }
-    Clock* clock = options.clock != nullptr ? options.clock : RealClock();
-    const int64_t grace = pod.termination_grace_period_seconds;
-    StopInOrder(regular, sidecar_ids, nullptr, [&](const std::string& id) {
-      auto spec = spec_of_id.find(id);
-      if (spec == spec_of_id.end()) return client->StopContainer(id, grace);
-      ProbeTarget target{
-          .container_id = id, .container_name = spec->second->name, .pod_ip = pod_ip};
-      return StopWithPreStop(client, prober, clock, *spec->second, target, grace,
-                             [&](const std::string& reason, const std::string& message) {
-                               spdlog::warn("play: {} {}: {}", reason, spec->second->name, message);
-                             });
-    });
-    if (auto st = client->StopPodSandbox(sandbox.id()); !IgnoreNotFound(st)) return st;
-    if (options.remove) {
-      for (const runtime::v1::Container& c : *containers) {
-        if (auto st = client->RemoveContainer(c.id()); !IgnoreNotFound(st)) return st;
-      }
-      if (auto st = client->RemovePodSandbox(sandbox.id()); !IgnoreNotFound(st)) return st;
-      if (!sandbox.metadata().uid().empty()) {
-        RemoveAll(absl::StrCat(options.volume_root, "/", sandbox.metadata().uid())).IgnoreError();
-      }
-    }
-  }
-  return static_cast<int>(sandboxes->size());
 }
 
 }  // namespace tether::podrunner

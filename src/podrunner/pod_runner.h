@@ -56,6 +56,11 @@ absl::StatusOr<runtime::v1::ContainerConfig> ContainerConfigFor(
     const PodManifest& pod, const ContainerSpec& container, const std::string& field,
     const std::string& uid, uint32_t attempt, const std::string& volume_root);
 
+// Writes the configMap volumes among `volumes` into their directories under `volume_root`
+// (WriteAtomicVolume: a running pod sees each change at once); returns how many changed.
+absl::StatusOr<int> WriteConfigMapVolumes(const std::vector<Volume>& volumes,
+                                          const std::string& uid, const std::string& volume_root);
+
 // The n-th back-off (n = 0 for the first restart): base·2ⁿ, at most cap.
 absl::Duration BackOffDelay(absl::Duration base, absl::Duration cap, int n);
 
@@ -68,7 +73,7 @@ struct PodEvent {
   absl::Time time;
   std::string type;  // Normal, Warning
   // Scheduled, Pulling, Pulled, Created, Started, Killing, BackOff, Failed, Unhealthy,
-  // FailedPostStartHook, FailedPreStopHook
+  // ProbeWarning, FailedPostStartHook, FailedPreStopHook
   std::string reason;
   std::string object;  // "pod/NAME" or "pod/NAME/CONTAINER"
   std::string message;
@@ -128,6 +133,10 @@ class PodRunner {
     stop_.store(true);
   }
 
+  // A static pod's ConfigMaps changed: its configMap volumes get these files (written now, and by
+  // Up() if it has not run yet). Callable from another thread while Run() runs.
+  absl::StatusOr<int> UpdateConfigMapVolumes(std::vector<Volume> volumes);
+
   const std::string& uid() const { return uid_; }
   const std::string& sandbox_id() const { return sandbox_id_; }
   PodStatusRow Status() const;
@@ -153,6 +162,9 @@ class PodRunner {
     bool image_checked = false;
     std::shared_ptr<ContainerProbes> probes;  // null without probes
     bool started_once = false;                // a sidecar that has passed its startup probe once
+    // `id` was made (by an earlier runner, adopted) but never started: StartInstance starts it
+    // instead of making another.
+    bool created_not_started = false;
   };
 
   absl::Status Up();
@@ -162,8 +174,12 @@ class PodRunner {
   // Creates and starts the container unless it is backing off; an error to create or start it
   // counts as a failed attempt.
   absl::Status StartInstance(Instance& c);
+  // StartContainer of the attempt `c.id` (CREATED), then its probes and postStart hook.
+  absl::Status StartCreated(Instance& c);
   absl::Status EnsureImage(Instance& c);
   void OnExit(Instance& c, bool restart);
+  // An attempt that could not be pulled, made or started: exit code 128, restarted per policy.
+  void FailAttempt(Instance& c, const absl::Status& st, const std::string& reason);
   void Shutdown();
   void Emit(const std::string& type, const std::string& reason, const Instance* c,
             const std::string& message);
@@ -203,6 +219,8 @@ class PodRunner {
   Prober* prober_ = nullptr;
   std::string pod_ip_;   // from PodSandboxStatus; 127.0.0.1 for hostNetwork pods
   std::mutex event_mu_;  // events come from the stop threads too
+  std::mutex volumes_mu_;
+  std::vector<Volume> config_volumes_;  // the files configMap volumes have now (volumes_mu_)
   // postStart hooks still running when Stop() came; waited for after the shutdown.
   std::vector<std::future<absl::Status>> abandoned_hooks_;
 };

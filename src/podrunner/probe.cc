@@ -44,6 +44,32 @@ std::string UrlHost(const std::string& host) {
   return host.find(':') != std::string::npos ? absl::StrCat("[", host, "]") : host;
 }
 
+// Go's http.Client stops after 10 requests (kubelet's redirect checker keeps that limit).
+constexpr int kMaxHttpRequests = 10;
+
+// The host part of an absolute URL ("" when it has none).
+std::string UrlHostOf(const std::string& url) {
+  std::string out;
+  CURLU* u = curl_url();
+  if (u == nullptr) return out;
+  char* host = nullptr;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+    out = host;
+    curl_free(host);
+  }
+  curl_url_cleanup(u);
+  return out;
+}
+
+// A host as Go's URL.Hostname() compares them: no brackets, lower case.
+std::string NormalizedHost(std::string host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return absl::AsciiStrToLower(host);
+}
+
 std::string HostFor(const Handler& h, const ProbeTarget& t) {
   return h.host.empty() ? t.pod_ip : h.host;
 }
@@ -80,8 +106,7 @@ HttpAnswer HttpGet(const Handler& handler, const std::string& host, absl::Durati
     return answer;
   }
   const std::string scheme = handler.scheme == "HTTPS" ? "https" : "http";
-  const std::string url =
-      absl::StrCat(scheme, "://", UrlHost(host), ":", handler.port, handler.path);
+  std::string url = absl::StrCat(scheme, "://", UrlHost(host), ":", handler.port, handler.path);
   // kubelet's defaults, which the manifest's headers override (an empty value removes one).
   std::unique_ptr<curl_slist, SlistDeleter> headers;
   bool user_agent = false, accept = false;
@@ -94,7 +119,6 @@ HttpAnswer HttpGet(const Handler& handler, const std::string& host, absl::Durati
   if (!user_agent) headers.reset(curl_slist_append(headers.release(), "User-Agent: kube-probe/1"));
   if (!accept) headers.reset(curl_slist_append(headers.release(), "Accept: */*"));
   char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(h.get(), CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(h.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h.get(), CURLOPT_PROTOCOLS_STR, "http,https");
@@ -105,20 +129,50 @@ HttpAnswer HttpGet(const Handler& handler, const std::string& host, absl::Durati
   // kubelet does not check the certificates of the pods it probes.
   curl_easy_setopt(h.get(), CURLOPT_SSL_VERIFYPEER, 0L);
   curl_easy_setopt(h.get(), CURLOPT_SSL_VERIFYHOST, 0L);
-  if (timeout != absl::InfiniteDuration()) {
-    curl_easy_setopt(h.get(), CURLOPT_TIMEOUT_MS,
-                     static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout))));
+  // Redirects are followed here, not by libcurl, to apply kubelet's rule: up to 10 requests,
+  // only to the host of the first one (its port and scheme may change); a redirect elsewhere
+  // ends the chain with that answer. The timeout covers the whole chain, as Go's Client.Timeout.
+  const absl::Time deadline =
+      timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
+  const std::string first_host = NormalizedHost(host);
+  for (int request = 1;; ++request) {
+    answer.body.clear();
+    errbuf[0] = 0;
+    curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str());
+    if (deadline != absl::InfiniteFuture()) {
+      int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+      curl_easy_setopt(h.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(1, ms)));
+    }
+    CURLcode rc = curl_easy_perform(h.get());
+    if (rc != CURLE_OK) {
+      answer.status = 0;
+      answer.error =
+          absl::StrCat("Get \"", url, "\": ", errbuf[0] != 0 ? errbuf : curl_easy_strerror(rc));
+      return answer;
+    }
+    long status = 0;
+    curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &status);
+    answer.status = static_cast<int>(status);
+    // The redirects Go's client follows; a 3xx without a Location is an answer as it is.
+    if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308) {
+      return answer;
+    }
+    char* location = nullptr;
+    curl_easy_getinfo(h.get(), CURLINFO_REDIRECT_URL, &location);
+    if (location == nullptr || *location == 0) return answer;
+    std::string next = location;
+    if (NormalizedHost(UrlHostOf(next)) != first_host) {
+      answer.redirected_elsewhere = true;
+      return answer;
+    }
+    if (request >= kMaxHttpRequests) {
+      answer.status = 0;
+      answer.error =
+          absl::StrCat("Get \"", next, "\": stopped after ", kMaxHttpRequests, " redirects");
+      return answer;
+    }
+    url = std::move(next);
   }
-  CURLcode rc = curl_easy_perform(h.get());
-  if (rc != CURLE_OK) {
-    answer.error =
-        absl::StrCat("Get \"", url, "\": ", errbuf[0] != 0 ? errbuf : curl_easy_strerror(rc));
-    return answer;
-  }
-  long status = 0;
-  curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &status);
-  answer.status = static_cast<int>(status);
-  return answer;
 }
 
 ProbeOutcome TcpConnect(const std::string& host, int port, absl::Duration timeout) {
@@ -194,7 +248,13 @@ ProbeOutcome RuntimeProber::Probe(const Handler& handler, const ProbeTarget& tar
       if (host.empty()) return {ProbeResult::kError, "the pod has no IP address"};
       HttpAnswer a = HttpGet(handler, host, timeout);
       if (a.status == 0) return {ProbeResult::kFailure, a.error};
-      if (a.status >= 200 && a.status < 400) return {ProbeResult::kSuccess, ""};
+      if (a.status >= 200 && a.status < 300) return {ProbeResult::kSuccess, ""};
+      if (a.status >= 300 && a.status < 400) {
+        // kubelet's probe.Warning: a success, reported with a ProbeWarning event.
+        return {ProbeResult::kSuccess,
+                absl::StrCat("Probe terminated redirects, Response body: ", a.body.substr(0, 200)),
+                /*warning=*/true};
+      }
       std::string body(absl::StripAsciiWhitespace(a.body));
       return {ProbeResult::kFailure,
               absl::StrCat("HTTP probe failed with statuscode: ", a.status,
@@ -204,6 +264,10 @@ ProbeOutcome RuntimeProber::Probe(const Handler& handler, const ProbeTarget& tar
       const std::string host = HostFor(handler, target);
       if (host.empty()) return {ProbeResult::kError, "the pod has no IP address"};
       return TcpConnect(host, handler.port, timeout);
+    }
+    case Handler::Kind::kGrpc: {
+      if (target.pod_ip.empty()) return {ProbeResult::kError, "the pod has no IP address"};
+      return GrpcHealthCheck(target.pod_ip, handler.port, handler.grpc_service, timeout);
     }
     case Handler::Kind::kSleep:
     case Handler::Kind::kNone:
@@ -240,6 +304,7 @@ absl::Status RuntimeProber::Hook(const Handler& handler, const ProbeTarget& targ
       return absl::OkStatus();
     }
     case Handler::Kind::kTcpSocket:
+    case Handler::Kind::kGrpc:
     case Handler::Kind::kNone:
       break;
   }
@@ -387,6 +452,7 @@ ContainerProbes::Collected ContainerProbes::Collect(absl::Time deadline) {
     it = in_flight_.erase(it);
     if (stale) continue;  // an earlier attempt's probe
     if (outcome.result != ProbeResult::kSuccess) out.failures.push_back({w.type(), outcome});
+    if (outcome.warning) out.warnings.push_back({w.type(), outcome});
     if (w.Record(outcome.result)) {
       out.changed = true;
       if (w.failed() && w.type() != ProbeType::kReadiness) out.kill = w.type();

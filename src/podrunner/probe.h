@@ -32,6 +32,9 @@ enum class ProbeResult {
 struct ProbeOutcome {
   ProbeResult result = ProbeResult::kError;
   std::string output;  // the command's output, the HTTP status line, the connect error
+  // A success kubelet reports with a ProbeWarning event (an httpGet that ended on a redirect it
+  // did not follow); `output` says why.
+  bool warning = false;
 };
 
 // Where a handler runs.
@@ -48,7 +51,8 @@ class Prober {
  public:
   virtual ~Prober() = default;
   // A probe: exec succeeds on exit 0 (a timeout is a failure), httpGet on a status from 200 to
-  // 399, tcpSocket when the connection is made within the timeout.
+  // 399 (3xx with a warning: a redirect not followed), tcpSocket when the connection is made
+  // within the timeout.
   virtual ProbeOutcome Probe(const Handler& handler, const ProbeTarget& target,
                              absl::Duration timeout) = 0;
   // A lifecycle hook, as kubelet runs them: exec must exit 0; httpGet succeeds on any HTTP
@@ -58,7 +62,8 @@ class Prober {
 };
 
 // The real one: exec through `client`'s ExecSync, httpGet with libcurl (no proxy; HTTPS without
-// certificate checks, as kubelet), tcpSocket with a non-blocking connect.
+// certificate checks, as kubelet), tcpSocket with a non-blocking connect, grpc with a gRPC
+// health client.
 class RuntimeProber : public Prober {
  public:
   explicit RuntimeProber(RuntimeClient* client);
@@ -73,13 +78,21 @@ class RuntimeProber : public Prober {
 
 // The pieces of RuntimeProber, for tests. `host` is where the request goes (the handler's host
 // when it has one, else the target's pod IP).
+// Redirects are followed as kubelet's HTTP prober and lifecycle hooks do: up to 10 requests, to
+// the first request's host only (another port or scheme there is followed); a redirect to
+// another host ends it with that 3xx answer, and a longer chain is an error ("stopped after 10
+// redirects").
 struct HttpAnswer {
-  int status = 0;  // 0: no answer (connection refused, timeout, ...)
+  int status = 0;  // 0: no answer (connection refused, timeout, too many redirects, ...)
   std::string error;
-  std::string body;  // the start of it
+  std::string body;                   // the start of it
+  bool redirected_elsewhere = false;  // the 3xx answer redirects to another host
 };
 HttpAnswer HttpGet(const Handler& handler, const std::string& host, absl::Duration timeout);
 ProbeOutcome TcpConnect(const std::string& host, int port, absl::Duration timeout);
+// grpc.health.v1.Health/Check of `service` at host:port over plaintext (grpc_probe.cc).
+ProbeOutcome GrpcHealthCheck(const std::string& host, int port, const std::string& service,
+                             absl::Duration timeout);
 
 // One probe of one container with kubelet's worker semantics:
 // - nothing runs before initialDelaySeconds after the container started, then every periodSeconds;
@@ -144,6 +157,7 @@ class ContainerProbes {
   };
   struct Collected {
     std::vector<Report> failures;  // failed and errored probes (kubelet's Unhealthy events)
+    std::vector<Report> warnings;  // successes with a warning (kubelet's ProbeWarning events)
     // Set when a liveness or startup probe reached its failure threshold: the container must be
     // killed (and restarted per the restart policy).
     std::optional<ProbeType> kill;

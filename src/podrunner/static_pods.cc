@@ -102,7 +102,7 @@ absl::StatusOr<std::map<std::string, std::string>> ReadManifests(const std::stri
 
 }  // namespace
 
-absl::StatusOr<std::string> ManifestHash(absl::string_view text) {
+absl::StatusOr<std::string> ManifestHash(absl::string_view text, bool pods_only) {
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(std::string(text));
@@ -110,7 +110,13 @@ absl::StatusOr<std::string> ManifestHash(absl::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat("not valid YAML: ", e.what()));
   }
   nlohmann::json all = nlohmann::json::array();
-  for (const auto& d : docs) all.push_back(ToJson(d));
+  for (const auto& d : docs) {
+    nlohmann::json doc = ToJson(d);
+    if (pods_only && doc.is_object() && doc.value("kind", nlohmann::json()) == "ConfigMap") {
+      continue;
+    }
+    all.push_back(std::move(doc));
+  }
   return HexOf(all.dump()).substr(0, 16);
 }
 
@@ -221,8 +227,9 @@ void StaticPods::Sync() {
         slot->file = name;
       }
       Slot* s = slot.get();
-      auto hash = ManifestHash(text);
-      if (hash.ok() && s->wanted && s->wanted->hash == *hash) continue;  // same content
+      auto hash = ManifestHash(text, /*pods_only=*/true);
+      auto full = ManifestHash(text);
+      if (full.ok() && s->wanted && s->wanted->full == *full) continue;  // same content
       auto pod = ParseManifest(text);
       if (!pod.ok()) {
         std::string message(pod.status().message());
@@ -236,7 +243,26 @@ void StaticPods::Sync() {
         }
         continue;
       }
-      if (!hash.ok()) continue;  // cannot happen: it parsed
+      if (!hash.ok() || !full.ok()) continue;  // cannot happen: it parsed
+      if (s->wanted && s->wanted->hash == *hash) {
+        // Only its ConfigMaps changed: the running pod keeps running, its configMap volumes are
+        // brought up to date (as kubelet's atomic writer does), and env stays as it started.
+        // A runner is handed the files (it writes them, or Up() will); one about to start sees
+        // the new `full` and starts from the new manifest.
+        s->error.clear();
+        s->wanted->full = *full;
+        s->wanted->pod.volumes = pod->volumes;
+        if (s->runner != nullptr) {
+          auto updated = s->runner->UpdateConfigMapVolumes(pod->volumes);
+          if (!updated.ok()) {
+            reports.emplace_back(name, updated.status());
+          } else if (*updated > 0) {
+            spdlog::info("static pods: {}/{}: {} configMap volume(s) updated", dir_, name,
+                         *updated);
+          }
+        }
+        continue;
+      }
       pod->labels[kStaticDirLabel] = dir_hash_;
       pod->labels[kStaticFileLabel] = name;
       pod->labels[kStaticHashLabel] = *hash;
@@ -247,7 +273,7 @@ void StaticPods::Sync() {
       if (pod->uid.empty())
         pod->uid = UuidFromHex(HexOf(absl::StrCat(dir_, "/", name, "\n", *hash)));
       s->error.clear();
-      s->wanted = Wanted{*hash, *std::move(pod)};
+      s->wanted = Wanted{*hash, *full, *std::move(pod)};
       ++s->gen;
       if (s->runner != nullptr) s->runner->Stop();  // the worker then runs the new version
       if (!s->thread.joinable()) s->thread = std::thread([this, s] { Work(s); });
@@ -425,7 +451,7 @@ void StaticPods::Work(Slot* s) {
     self = &runner;
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (detach_ || s->gen != last) continue;
+      if (detach_ || s->gen != last || !s->wanted || s->wanted->full != want.full) continue;
       s->runner = &runner;
       s->uid = runner.uid();
       s->name = want.pod.name;

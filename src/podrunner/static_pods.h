@@ -37,7 +37,7 @@ namespace tether::podrunner {
 // On a static pod's sandbox (with kPlayLabel and the io.kubernetes.* labels of every play pod):
 inline constexpr char kStaticDirLabel[] = "tether.io/static-pods";  // hash of the folder's path
 inline constexpr char kStaticFileLabel[] = "tether.io/static-pod-file";       // the file's name
-inline constexpr char kStaticHashLabel[] = "tether.io/static-pod-hash";       // ManifestHash
+inline constexpr char kStaticHashLabel[] = "tether.io/static-pod-hash";       // ManifestHash, pods
 inline constexpr char kStaticPathAnnotation[] = "tether.io/static-pod-path";  // the file's path
 // The manifest as read, so that a pod whose file is gone is still shut down in its order.
 inline constexpr char kStaticManifestAnnotation[] = "tether.io/static-pod-manifest";
@@ -47,8 +47,9 @@ inline constexpr char kConfigHashAnnotation[] = "kubernetes.io/config.hash";
 
 // A hash of the manifest's content that ignores its form: comments, layout, key order, quoting
 // style and JSON-vs-YAML do not change it. 16 hex characters. INVALID_ARGUMENT when the text is
-// not YAML.
-absl::StatusOr<std::string> ManifestHash(absl::string_view text);
+// not YAML. With `pods_only`, ConfigMap documents are left out: what identifies the pod (its
+// uid, kStaticHashLabel), a ConfigMap's change being applied to the running pod's volumes.
+absl::StatusOr<std::string> ManifestHash(absl::string_view text, bool pods_only = false);
 
 // Whether a file in the folder is a manifest: *.yaml, *.yml, *.json, not hidden ('.'-prefixed,
 // as editors' swap files are).
@@ -108,7 +109,8 @@ class StaticPods {
 
  private:
   struct Wanted {
-    std::string hash;
+    std::string hash;  // of the pods (ManifestHash pods_only): a change replaces the pod
+    std::string full;  // of the whole file: a change of its ConfigMaps alone updates volumes
     PodManifest pod;
   };
   struct Slot {

@@ -26,6 +26,7 @@
 #include "podrunner/pod_runner.h"
 #include "podrunner/probe.h"
 #include "podrunner_fakes.h"
+#include "podrunner_http_server.h"
 #include "tetherctl/cli.h"
 
 namespace tether::podrunner {
@@ -117,6 +118,24 @@ TEST(ProbeManifestTest, ParsesProbesAndHooksWithDefaults) {
   EXPECT_EQ(app.pre_stop->path, "/quit");
 }
 
+TEST(ProbeManifestTest, ParsesGrpcProbes) {
+  auto pod = ParseManifest(PodWith(R"(  containers:
+  - name: app
+    image: x:1
+    livenessProbe: {grpc: {port: 9000, service: liveness}}
+    readinessProbe: {grpc: {port: 9001}}
+)"));
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  const ContainerSpec& app = pod->containers[0];
+  ASSERT_TRUE(app.liveness_probe.has_value());
+  EXPECT_EQ(app.liveness_probe->handler.kind, Handler::Kind::kGrpc);
+  EXPECT_EQ(app.liveness_probe->handler.port, 9000);
+  EXPECT_EQ(app.liveness_probe->handler.grpc_service, "liveness");
+  ASSERT_TRUE(app.readiness_probe.has_value());
+  EXPECT_EQ(app.readiness_probe->handler.port, 9001);
+  EXPECT_EQ(app.readiness_probe->handler.grpc_service, "");
+}
+
 std::string ContainerWith(const std::string& fields) {
   return PodWith("  terminationGracePeriodSeconds: 10\n  containers:\n  - name: a\n    image: x\n" +
                  fields);
@@ -168,8 +187,15 @@ TEST(ProbeManifestTest, ErrorsNameTheField) {
                                   "terminationGracePeriodSeconds: 3}")),
             "spec.containers[0].readinessProbe.terminationGracePeriodSeconds: must not be set "
             "for readiness probes");
-  EXPECT_THAT(ErrorOf(ContainerWith("    livenessProbe: {grpc: {port: 9000}}")),
-              HasSubstr("spec.containers[0].livenessProbe.grpc: is not supported"));
+  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {grpc: {port: grpc}}")),
+            "spec.containers[0].livenessProbe.grpc.port: must be an integer");
+  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {grpc: {port: 0}}")),
+            "spec.containers[0].livenessProbe.grpc.port: must be between 1 and 65535");
+  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {grpc: {service: x}}")),
+            "spec.containers[0].livenessProbe.grpc.port: is required");
+  EXPECT_EQ(ErrorOf(ContainerWith("    lifecycle: {postStart: {grpc: {port: 9000}}}")),
+            "spec.containers[0].lifecycle.postStart.grpc: is not supported as a lifecycle "
+            "handler (use exec or httpGet)");
   EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {sleep: {seconds: 1}}")),
             "spec.containers[0].livenessProbe.sleep: is only a lifecycle handler, not a probe");
   EXPECT_EQ(ErrorOf(ContainerWith("    lifecycle: {preStop: {tcpSocket: {port: 80}}}")),
@@ -309,6 +335,11 @@ TEST(ConfigMapManifestTest, ErrorsNameTheField) {
             "key \"z\"");
   EXPECT_EQ(ErrorOf(with_cm("  volumes: [{name: v, configMap: {name: c, items: [{key: k, path: "
                             "../k}]}}]\n  containers: [{name: a, image: x}]")),
+            "document 2 (Pod p): spec.volumes[0].configMap.items[0].path: must be a relative "
+            "path without '..'");
+  // ..data and the versions beside it are the volume's own names.
+  EXPECT_EQ(ErrorOf(with_cm("  volumes: [{name: v, configMap: {name: c, items: [{key: k, path: "
+                            "..data}]}}]\n  containers: [{name: a, image: x}]")),
             "document 2 (Pod p): spec.volumes[0].configMap.items[0].path: must be a relative "
             "path without '..'");
   EXPECT_EQ(ErrorOf(with_cm("  volumes: [{name: v, configMap: {name: c, defaultMode: 0999}}]\n"
@@ -472,80 +503,6 @@ TEST(HooksTest, GraceAfterPreStop) {
 
 // --- the real prober's httpGet and tcpSocket on 127.0.0.1 ------------------------------------
 
-// A minimal HTTP/1.1 server on 127.0.0.1 (one request per connection) answering `status(path)`.
-class LocalHttpServer {
- public:
-  explicit LocalHttpServer(std::function<int(const std::string& request)> status)
-      : status_(std::move(status)) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a = {};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    socklen_t len = sizeof(a);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    EXPECT_EQ(listen(fd_, 16), 0);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~LocalHttpServer() {
-    stop_ = true;
-    thread_.join();
-    close(fd_);
-  }
-  int port() const { return port_; }
-  std::vector<std::string> requests() {
-    std::lock_guard<std::mutex> l(mu_);
-    return requests_;
-  }
-
- private:
-  void Serve() {
-    while (!stop_) {
-      pollfd p = {.fd = fd_, .events = POLLIN, .revents = 0};
-      if (poll(&p, 1, 20) <= 0) continue;
-      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      std::string req;
-      char buf[4096];
-      while (req.find("\r\n\r\n") == std::string::npos) {
-        ssize_t n = read(c, buf, sizeof(buf));
-        if (n <= 0) break;
-        req.append(buf, n);
-      }
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        requests_.push_back(req);
-      }
-      int status = status_(req);
-      if (status > 0) {
-        std::string body = absl::StrCat("status ", status);
-        std::string resp = absl::StrCat("HTTP/1.1 ", status, " X\r\nContent-Length: ", body.size(),
-                                        "\r\nConnection: close\r\n\r\n", body);
-        (void)!write(c, resp.data(), resp.size());
-      }
-      close(c);
-    }
-  }
-
-  std::function<int(const std::string&)> status_;
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<std::string> requests_;
-};
-
-Handler HttpHandler(int port, const std::string& path) {
-  Handler h;
-  h.kind = Handler::Kind::kHttpGet;
-  h.port = port;
-  h.path = path;
-  h.http_headers = {{"X-Probe", "yes"}, {"Host", "example.test"}};
-  return h;
-}
-
 TEST(RuntimeProberTest, HttpGetAndTcpSocket) {
   LocalHttpServer server([](const std::string& req) {
     if (absl::StartsWith(req, "GET /ok ")) return 200;
@@ -580,16 +537,8 @@ TEST(RuntimeProberTest, HttpGetAndTcpSocket) {
   tcp.port = server.port();
   EXPECT_EQ(prober.Probe(tcp, target, absl::Seconds(5)).result, ProbeResult::kSuccess);
 
-  // A port nobody listens on: bound, then closed.
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a = {};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  const int closed = ntohs(a.sin_port);
+  const int closed = ClosedLoopbackPort();
+  ASSERT_GT(closed, 0);
   tcp.port = closed;
   ProbeOutcome refused = prober.Probe(tcp, target, absl::Seconds(5));
   EXPECT_EQ(refused.result, ProbeResult::kFailure);
@@ -1015,6 +964,30 @@ TEST_F(ProbeRunnerTest, HttpGetReadinessOnAHostNetworkPod) {
   EXPECT_GE(server.requests().size(), 3u);
   EXPECT_THAT(Events("Unhealthy", "web").front().message,
               HasSubstr("Readiness probe failed: HTTP probe failed with statuscode: 503"));
+}
+
+// kubelet's ProbeWarning: a redirect to another host ends the probe as a success (the container
+// becomes ready) with a warning event.
+TEST_F(ProbeRunnerTest, ARedirectElsewhereIsASuccessWithAProbeWarning) {
+  LocalHttpServer server([&](const std::string&) { return HttpReply(302, "http://localhost:1/"); });
+  PodRunner runner(&runtime_,
+                   Manifest(absl::StrCat("  hostNetwork: true\n"
+                                         "  containers:\n"
+                                         "  - name: web\n"
+                                         "    image: x:1\n"
+                                         "    readinessProbe: {httpGet: {path: /healthz, port: ",
+                                         server.port(), "}, periodSeconds: 1}\n")),
+                   Options());
+  auto phase = RunUntil(runner, [&] { return SawReady(1, 1) && !Events("ProbeWarning").empty(); });
+  ASSERT_TRUE(phase.ok()) << phase.status();
+  EXPECT_TRUE(SawReady(1, 1));
+  auto warnings = Events("ProbeWarning", "web");
+  ASSERT_FALSE(warnings.empty());
+  EXPECT_EQ(warnings[0].type, "Warning");
+  EXPECT_THAT(warnings[0].message,
+              HasSubstr("Readiness probe warning: Probe terminated redirects, Response body: "
+                        "status 302"));
+  EXPECT_TRUE(Events("Unhealthy").empty());
 }
 
 TEST_F(ProbeRunnerTest, ConfigMapVolumeIsWrittenAndRemoved) {

@@ -2,7 +2,6 @@
 // with inotify, the pods run over a fake CRI runtime that keeps sandboxes, containers, their labels
 // and every call.
 #include "podrunner/static_pods.h"
-#include "tetherctl/cli.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -21,6 +20,8 @@
 #include "podrunner/cri_client.h"
 #include "podrunner/manifest.h"
 #include "podrunner/pod_runner.h"
+#include "tetherctl/cli.h"
+#include "util/file.h"
 
 namespace tether::podrunner {
 namespace {
@@ -100,9 +101,35 @@ class FakeCri : public RuntimeClient {
     std::lock_guard<std::mutex> l(mu_);
     return containers_.size();
   }
+  // StartContainer of "pod/container" fails as if the runtime died while it was in flight: with
+  // the container left CREATED, or (`started`) after it started; every call then fails
+  // (UNAVAILABLE) until Revive().
+  void DieOnStart(const std::string& name, bool started) {
+    std::lock_guard<std::mutex> l(mu_);
+    die_on_start_ = name;
+    die_started_ = started;
+  }
+  bool down() {
+    std::lock_guard<std::mutex> l(mu_);
+    return down_;
+  }
+  void Revive() {
+    std::lock_guard<std::mutex> l(mu_);
+    down_ = false;
+  }
+  // Container ids of "pod/container", every state.
+  std::vector<std::string> Ids(const std::string& name) {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<std::string> out;
+    for (const auto& [id, c] : containers_) {
+      if (Name(c) == name) out.push_back(id);
+    }
+    return out;
+  }
 
   absl::StatusOr<std::string> RunPodSandbox(const runtime::v1::PodSandboxConfig& c) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (down_) return Down();
     for (const auto& [id, s] : sandboxes_) {
       const auto& m = s.config.metadata();
       if (m.name() == c.metadata().name() && m.namespace_() == c.metadata().namespace_() &&
@@ -117,6 +144,7 @@ class FakeCri : public RuntimeClient {
   }
   absl::Status StopPodSandbox(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (down_) return Down();
     auto it = sandboxes_.find(id);
     if (it == sandboxes_.end()) return absl::NotFoundError(id);
     it->second.ready = false;
@@ -131,6 +159,7 @@ class FakeCri : public RuntimeClient {
   }
   absl::Status RemovePodSandbox(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (down_) return Down();
     auto it = sandboxes_.find(id);
     if (it == sandboxes_.end()) return absl::OkStatus();
     calls_.push_back("RemovePodSandbox " + it->second.config.metadata().name());
@@ -142,6 +171,7 @@ class FakeCri : public RuntimeClient {
   }
   absl::StatusOr<runtime::v1::PodSandboxStatus> PodSandboxStatus(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (down_) return Down();
     auto it = sandboxes_.find(id);
     if (it == sandboxes_.end()) return absl::NotFoundError(id);
     runtime::v1::PodSandboxStatus s;
@@ -154,6 +184,7 @@ class FakeCri : public RuntimeClient {
   absl::StatusOr<std::vector<runtime::v1::PodSandbox>> ListPodSandbox(
       const std::map<std::string, std::string>& labels) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (down_) return Down();
     std::vector<runtime::v1::PodSandbox> out;
     for (const auto& [id, s] : sandboxes_) {
       bool match = true;
@@ -172,15 +203,22 @@ class FakeCri : public RuntimeClient {
     }
     return out;
   }
-  absl::StatusOr<bool> ImagePresent(const std::string&) override { return true; }
+  absl::StatusOr<bool> ImagePresent(const std::string&) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (down_) return Down();
+    return true;
+  }
   absl::StatusOr<std::string> PullImage(const std::string& image,
                                         const runtime::v1::PodSandboxConfig&) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (down_) return Down();
     return image;
   }
   absl::StatusOr<std::string> CreateContainer(const std::string& pod_id,
                                               const runtime::v1::ContainerConfig& config,
                                               const runtime::v1::PodSandboxConfig&) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (down_) return Down();
     if (!sandboxes_.contains(pod_id)) return absl::NotFoundError(pod_id);
     std::string id = absl::StrCat("ct", ++next_);
     containers_[id] = Container{.pod = pod_id, .config = config, .created = next_};
@@ -189,14 +227,24 @@ class FakeCri : public RuntimeClient {
   }
   absl::Status StartContainer(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (down_) return Down();
     auto it = containers_.find(id);
     if (it == containers_.end()) return absl::NotFoundError(id);
-    it->second.state = runtime::v1::CONTAINER_RUNNING;
     calls_.push_back("Start " + Name(it->second));
+    if (Name(it->second) == die_on_start_) {
+      // The runtime goes away while this StartContainer is in flight, before or after the
+      // container started.
+      if (die_started_) it->second.state = runtime::v1::CONTAINER_RUNNING;
+      die_on_start_.clear();
+      down_ = true;
+      return Down();
+    }
+    it->second.state = runtime::v1::CONTAINER_RUNNING;
     return absl::OkStatus();
   }
   absl::Status StopContainer(const std::string& id, int64_t) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (down_) return Down();
     auto it = containers_.find(id);
     if (it == containers_.end()) return absl::NotFoundError(id);
     if (it->second.state == runtime::v1::CONTAINER_RUNNING) {
@@ -208,6 +256,7 @@ class FakeCri : public RuntimeClient {
   }
   absl::Status RemoveContainer(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (down_) return Down();
     auto it = containers_.find(id);
     if (it == containers_.end()) return absl::OkStatus();
     calls_.push_back("Remove " + Name(it->second));
@@ -216,6 +265,7 @@ class FakeCri : public RuntimeClient {
   }
   absl::StatusOr<runtime::v1::ContainerStatus> ContainerStatus(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (down_) return Down();
     auto it = containers_.find(id);
     if (it == containers_.end()) return absl::NotFoundError(id);
     runtime::v1::ContainerStatus s;
@@ -228,6 +278,7 @@ class FakeCri : public RuntimeClient {
   absl::StatusOr<std::vector<runtime::v1::Container>> ListContainers(
       const std::string& pod_id) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (down_) return Down();
     std::vector<runtime::v1::Container> out;
     for (const auto& [id, c] : containers_) {
       if (c.pod != pod_id) continue;
@@ -244,6 +295,7 @@ class FakeCri : public RuntimeClient {
   }
 
  private:
+  static absl::Status Down() { return absl::UnavailableError("connection refused"); }
   std::string Name(const Container& c) {
     auto it = sandboxes_.find(c.pod);
     return absl::StrCat(it == sandboxes_.end() ? "?" : it->second.config.metadata().name(), "/",
@@ -255,6 +307,9 @@ class FakeCri : public RuntimeClient {
   std::map<std::string, Sandbox> sandboxes_;
   std::map<std::string, Container> containers_;
   std::vector<std::string> calls_;
+  std::string die_on_start_;
+  bool die_started_ = false;
+  bool down_ = false;
 };
 
 bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout = absl::Seconds(10)) {
@@ -343,6 +398,18 @@ TEST(ManifestHashTest, IgnoresFormButNotContent) {
   EXPECT_EQ(*a, *json);
   EXPECT_NE(*a, *other);
   EXPECT_FALSE(ManifestHash("a: [b").ok());
+}
+
+TEST(ManifestHashTest, PodsOnlyLeavesTheConfigMapsOut) {
+  const std::string pod = "kind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c}]}\n";
+  const std::string cm1 = "kind: ConfigMap\nmetadata: {name: m}\ndata: {k: one}\n";
+  const std::string cm2 = "kind: ConfigMap\nmetadata: {name: m}\ndata: {k: two}\n";
+  auto a = ManifestHash(cm1 + "---\n" + pod, true);
+  auto b = ManifestHash(cm2 + "---\n" + pod, true);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
+  EXPECT_EQ(*a, *ManifestHash(pod, true));
+  EXPECT_NE(*ManifestHash(cm1 + "---\n" + pod), *ManifestHash(cm2 + "---\n" + pod));
 }
 
 TEST(ManifestHashTest, FileNames) {
@@ -516,6 +583,112 @@ TEST_F(StaticPodsTest, RestartAdoptsRunningPodsAndStopsThoseWhoseFileIsGone) {
   cri_.Exit("web/app", 1);
   ASSERT_TRUE(WaitFor([&] { return cri_.Count("Create web/app") == creates_before + 1; }));
   ASSERT_TRUE(WaitFor([&] { return WebRunning(); }));
+  pods.Stop(StaticPods::StopMode::kStopPods);
+  EXPECT_TRUE(cri_.SandboxIds(true).empty());
+}
+
+// tetherd (and the runner in it) dies while StartContainer of web/app is in flight; the runner
+// of the restarted daemon adopts the container that exists: it starts the CREATED one, or takes
+// the one that started, instead of making a replacement.
+TEST_F(StaticPodsTest, RestartAdoptsAContainerWhoseStartWasInFlight) {
+  for (bool started : {false, true}) {
+    SCOPED_TRACE(started ? "started before the death" : "left CREATED");
+    FakeCri cri;
+    Write("web.yaml", kWeb);
+    cri.DieOnStart("web/app", started);
+    {
+      StaticPods pods(&cri, Options());
+      ASSERT_TRUE(pods.Start().ok());
+      ASSERT_TRUE(WaitFor([&] { return cri.down(); }));
+      pods.Stop(StaticPods::StopMode::kDetach);
+    }
+    cri.Revive();
+    const auto app = cri.Ids("web/app");
+    ASSERT_EQ(app.size(), 1u);
+    ASSERT_EQ(cri.Count("Start web/app"), 1);
+    EXPECT_EQ(cri.Count("Stop web/proxy"), 0);  // the dying runner left the pod as it was
+
+    StaticPods pods(&cri, Options());
+    ASSERT_TRUE(pods.Start().ok());
+    auto all_running = [&] {
+      auto r = cri.Running();
+      return std::count(r.begin(), r.end(), "web/app") == 1 &&
+             std::count(r.begin(), r.end(), "web/logger") == 1 &&
+             std::count(r.begin(), r.end(), "web/proxy") == 1;
+    };
+    ASSERT_TRUE(WaitFor([&] {
+      auto p = pods.Pods();
+      return all_running() && p.size() == 1 && p[0].row.status == "Running";
+    })) << ::testing::PrintToString(cri.Calls());
+    EXPECT_EQ(cri.Ids("web/app"), app);
+    EXPECT_EQ(cri.Count("Create web/app"), 1);
+    EXPECT_EQ(cri.Count("Start web/app"), started ? 1 : 2);
+    EXPECT_EQ(cri.Count("Create web/proxy"), 1);
+    EXPECT_EQ(cri.Count("RunPodSandbox web"), 1);
+    EXPECT_EQ(cri.Count("Remove web/app"), 0);
+    pods.Stop(StaticPods::StopMode::kStopPods);
+    EXPECT_TRUE(cri.SandboxIds(true).empty());
+    Remove("web.yaml");
+  }
+}
+
+constexpr char kWithConfigMap[] = R"(apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {app.conf: "port=80", extra.conf: "x=1"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: cfg}
+spec:
+  containers:
+  - name: app
+    image: busybox:1
+    volumeMounts: [{name: settings, mountPath: /etc/app}]
+  volumes:
+  - {name: settings, configMap: {name: settings}}
+)";
+
+// A change of the file's ConfigMap alone updates the running pod's volume (kubelet's ..data swap)
+// and restarts nothing; a change of the pod replaces it.
+TEST_F(StaticPodsTest, AConfigMapChangeUpdatesTheVolumeWithoutARestart) {
+  Write("cfg.yaml", kWithConfigMap);
+  StaticPods pods(&cri_, Options());
+  ASSERT_TRUE(pods.Start().ok());
+  auto running = [&] {
+    auto r = cri_.Running();
+    return std::count(r.begin(), r.end(), "cfg/app") == 1;
+  };
+  ASSERT_TRUE(WaitFor(running));
+  ASSERT_EQ(pods.Pods().size(), 1u);
+  const std::string uid = pods.Pods()[0].uid;
+  const std::string dir = EmptyDirPath(base_ + "/volumes", uid, "settings");
+  auto read = [&](const std::string& name) {
+    auto s = ReadFile(dir + "/" + name);
+    return s.ok() ? *s : "";
+  };
+  EXPECT_EQ(read("app.conf"), "port=80");
+  const auto first = std::filesystem::read_symlink(dir + "/..data");
+
+  std::string changed = kWithConfigMap;
+  changed.replace(changed.find("port=80"), 7, "port=8080");
+  const std::string extra = ", extra.conf: \"x=1\"";
+  changed.replace(changed.find(extra), extra.size(), "");
+  Write("cfg.yaml", changed);
+  ASSERT_TRUE(WaitFor([&] { return read("app.conf") == "port=8080"; }));
+  EXPECT_NE(std::filesystem::read_symlink(dir + "/..data"), first);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/extra.conf"));
+  EXPECT_EQ(cri_.Count("RunPodSandbox cfg"), 1);
+  EXPECT_EQ(cri_.Count("Create cfg/app"), 1);
+  EXPECT_EQ(cri_.Count("Stop cfg/app"), 0);
+  EXPECT_EQ(pods.Pods()[0].uid, uid);
+  EXPECT_TRUE(running());
+
+  // The pod itself changed: it is replaced.
+  std::string other = changed;
+  other.replace(other.find("image: busybox:1"), 16, "image: busybox:2");
+  Write("cfg.yaml", other);
+  ASSERT_TRUE(WaitFor([&] { return cri_.Count("RunPodSandbox cfg") == 2 && running(); }));
   pods.Stop(StaticPods::StopMode::kStopPods);
   EXPECT_TRUE(cri_.SandboxIds(true).empty());
 }
