@@ -86,4 +86,7 @@ class GrpcRuntimeClient : public RuntimeClient {
   absl::Duration call_timeout_;
 };
 
+// Stop and remove are idempotent: NOT_FOUND means already done.
+inline bool IgnoreNotFound(const absl::Status& st) { return st.ok() || absl::IsNotFound(st); }
+
 }  // namespace tether::podrunner

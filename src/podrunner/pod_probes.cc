@@ -14,8 +14,6 @@
 namespace tether::podrunner {
 namespace {
 
-bool IgnoreNotFound(const absl::Status& st) { return st.ok() || absl::IsNotFound(st); }
-
 // How long (real time) a round of the loop waits for the probes it launched: quick ones (an exec
 // of `cat`, a local HTTP GET) are applied in the same round, slow ones in a later one.
 absl::Duration ProbeWait(absl::Duration poll) {

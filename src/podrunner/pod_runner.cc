@@ -29,8 +29,6 @@ std::string NewUid() {
                       hex.substr(16, 4), "-", hex.substr(20, 12));
 }
 
-bool IgnoreNotFound(const absl::Status& st) { return st.ok() || absl::IsNotFound(st); }
-
 }  // namespace
 
 Clock* RealClock() {

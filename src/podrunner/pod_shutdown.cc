@@ -14,8 +14,6 @@
 namespace tether::podrunner {
 namespace {
 
-bool IgnoreNotFound(const absl::Status& st) { return st.ok() || absl::IsNotFound(st); }
-
 // Stops `regular` together, then `sidecars` one by one from the last; `stop` stops one (its
 // preStop hook, then StopContainer).
 void StopInOrder(const std::vector<std::string>& regular, const std::vector<std::string>& sidecars,

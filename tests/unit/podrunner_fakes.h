@@ -245,4 +245,9 @@ class FakeRuntime : public RuntimeClient {
   std::mutex mu_;
 };
 
+// A Pod manifest named p with `spec` (YAML lines indented by two) as its spec.
+inline std::string PodWith(const std::string& spec) {
+  return "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n" + spec;
+}
+
 }  // namespace tether::podrunner::fake

@@ -32,16 +32,14 @@
 namespace tether::podrunner {
 namespace {
 
+using fake::PodWith;
+
 using fake::FakeClock;
 using fake::FakeRuntime;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::string PodWith(const std::string& spec) {
-  return "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n" + spec;
-}
-
-std::string ErrorOf(const std::string& yaml) {
+std::string ErrorOfManifests(const std::string& yaml) {
   auto pods = ParseManifests(yaml);
   EXPECT_FALSE(pods.ok()) << yaml;
   if (pods.ok()) return "";
@@ -142,81 +140,85 @@ std::string ContainerWith(const std::string& fields) {
 }
 
 TEST(ProbeManifestTest, ErrorsNameTheField) {
-  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {exec: {command: [x]}, periodSeconds: -1}")),
+  EXPECT_EQ(ErrorOfManifests(
+                ContainerWith("    livenessProbe: {exec: {command: [x]}, periodSeconds: -1}")),
             "spec.containers[0].livenessProbe.periodSeconds: must be positive");
-  EXPECT_EQ(
-      ErrorOf(ContainerWith("    readinessProbe: {exec: {command: [x]}, timeoutSeconds: -5}")),
-      "spec.containers[0].readinessProbe.timeoutSeconds: must be positive");
-  EXPECT_EQ(
-      ErrorOf(ContainerWith("    startupProbe: {exec: {command: [x]}, failureThreshold: -1}")),
-      "spec.containers[0].startupProbe.failureThreshold: must be positive");
-  EXPECT_EQ(
-      ErrorOf(ContainerWith("    livenessProbe: {exec: {command: [x]}, initialDelaySeconds: -1}")),
-      "spec.containers[0].livenessProbe.initialDelaySeconds: must be non-negative");
-  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {exec: {command: [x]}, periodSeconds: ten}")),
+  EXPECT_EQ(ErrorOfManifests(
+                ContainerWith("    readinessProbe: {exec: {command: [x]}, timeoutSeconds: -5}")),
+            "spec.containers[0].readinessProbe.timeoutSeconds: must be positive");
+  EXPECT_EQ(ErrorOfManifests(
+                ContainerWith("    startupProbe: {exec: {command: [x]}, failureThreshold: -1}")),
+            "spec.containers[0].startupProbe.failureThreshold: must be positive");
+  EXPECT_EQ(ErrorOfManifests(ContainerWith(
+                "    livenessProbe: {exec: {command: [x]}, initialDelaySeconds: -1}")),
+            "spec.containers[0].livenessProbe.initialDelaySeconds: must be non-negative");
+  EXPECT_EQ(ErrorOfManifests(
+                ContainerWith("    livenessProbe: {exec: {command: [x]}, periodSeconds: ten}")),
             "spec.containers[0].livenessProbe.periodSeconds: must be an integer");
-  EXPECT_EQ(
-      ErrorOf(ContainerWith("    livenessProbe: {exec: {command: [x]}, successThreshold: 2}")),
-      "spec.containers[0].livenessProbe.successThreshold: must be 1 for liveness and startup "
-      "probes");
-  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {periodSeconds: 3}")),
+  EXPECT_EQ(ErrorOfManifests(
+                ContainerWith("    livenessProbe: {exec: {command: [x]}, successThreshold: 2}")),
+            "spec.containers[0].livenessProbe.successThreshold: must be 1 for liveness and startup "
+            "probes");
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    livenessProbe: {periodSeconds: 3}")),
             "spec.containers[0].livenessProbe: must specify a handler type");
-  EXPECT_EQ(
-      ErrorOf(ContainerWith("    livenessProbe: {exec: {command: [x]}, tcpSocket: {port: 1}}")),
-      "spec.containers[0].livenessProbe.tcpSocket: may not specify more than 1 handler "
-      "type");
-  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {exec: {command: []}}")),
+  EXPECT_EQ(ErrorOfManifests(
+                ContainerWith("    livenessProbe: {exec: {command: [x]}, tcpSocket: {port: 1}}")),
+            "spec.containers[0].livenessProbe.tcpSocket: may not specify more than 1 handler "
+            "type");
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    livenessProbe: {exec: {command: []}}")),
             "spec.containers[0].livenessProbe.exec.command: is required");
-  EXPECT_EQ(ErrorOf(ContainerWith("    readinessProbe: {httpGet: {path: /}}")),
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    readinessProbe: {httpGet: {path: /}}")),
             "spec.containers[0].readinessProbe.httpGet.port: is required");
-  EXPECT_EQ(ErrorOf(ContainerWith("    readinessProbe: {httpGet: {port: 0}}")),
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    readinessProbe: {httpGet: {port: 0}}")),
             "spec.containers[0].readinessProbe.httpGet.port: must be between 1 and 65535");
-  EXPECT_EQ(ErrorOf(ContainerWith("    readinessProbe: {httpGet: {port: web}}")),
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    readinessProbe: {httpGet: {port: web}}")),
             "spec.containers[0].readinessProbe.httpGet.port: the container has no port named "
             "\"web\"");
-  EXPECT_THAT(ErrorOf(ContainerWith("    readinessProbe: {tcpSocket: {port: Web_1}}")),
+  EXPECT_THAT(ErrorOfManifests(ContainerWith("    readinessProbe: {tcpSocket: {port: Web_1}}")),
               HasSubstr("spec.containers[0].readinessProbe.tcpSocket.port: must be a port"));
-  EXPECT_EQ(ErrorOf(ContainerWith("    readinessProbe: {httpGet: {port: 80, scheme: FTP}}")),
-            "spec.containers[0].readinessProbe.httpGet.scheme: must be HTTP or HTTPS");
   EXPECT_EQ(
-      ErrorOf(ContainerWith(
+      ErrorOfManifests(ContainerWith("    readinessProbe: {httpGet: {port: 80, scheme: FTP}}")),
+      "spec.containers[0].readinessProbe.httpGet.scheme: must be HTTP or HTTPS");
+  EXPECT_EQ(
+      ErrorOfManifests(ContainerWith(
           "    readinessProbe: {httpGet: {port: 80, httpHeaders: [{name: 'a b', value: x}]}}")),
       "spec.containers[0].readinessProbe.httpGet.httpHeaders[0].name: must be an HTTP "
       "header name");
-  EXPECT_EQ(ErrorOf(ContainerWith("    readinessProbe: {exec: {command: [x]}, "
-                                  "terminationGracePeriodSeconds: 3}")),
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    readinessProbe: {exec: {command: [x]}, "
+                                           "terminationGracePeriodSeconds: 3}")),
             "spec.containers[0].readinessProbe.terminationGracePeriodSeconds: must not be set "
             "for readiness probes");
-  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {grpc: {port: grpc}}")),
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    livenessProbe: {grpc: {port: grpc}}")),
             "spec.containers[0].livenessProbe.grpc.port: must be an integer");
-  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {grpc: {port: 0}}")),
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    livenessProbe: {grpc: {port: 0}}")),
             "spec.containers[0].livenessProbe.grpc.port: must be between 1 and 65535");
-  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {grpc: {service: x}}")),
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    livenessProbe: {grpc: {service: x}}")),
             "spec.containers[0].livenessProbe.grpc.port: is required");
-  EXPECT_EQ(ErrorOf(ContainerWith("    lifecycle: {postStart: {grpc: {port: 9000}}}")),
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    lifecycle: {postStart: {grpc: {port: 9000}}}")),
             "spec.containers[0].lifecycle.postStart.grpc: is not supported as a lifecycle "
             "handler (use exec or httpGet)");
-  EXPECT_EQ(ErrorOf(ContainerWith("    livenessProbe: {sleep: {seconds: 1}}")),
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    livenessProbe: {sleep: {seconds: 1}}")),
             "spec.containers[0].livenessProbe.sleep: is only a lifecycle handler, not a probe");
-  EXPECT_EQ(ErrorOf(ContainerWith("    lifecycle: {preStop: {tcpSocket: {port: 80}}}")),
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    lifecycle: {preStop: {tcpSocket: {port: 80}}}")),
             "spec.containers[0].lifecycle.preStop.tcpSocket: is not supported as a lifecycle "
             "handler (use exec or httpGet)");
-  EXPECT_EQ(ErrorOf(ContainerWith("    lifecycle: {preStop: {sleep: {seconds: 11}}}")),
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    lifecycle: {preStop: {sleep: {seconds: 11}}}")),
             "spec.containers[0].lifecycle.preStop.sleep.seconds: must be greater than 0 and at "
             "most terminationGracePeriodSeconds (10)");
-  EXPECT_EQ(ErrorOf(ContainerWith("    lifecycle: {postStart: {}}")),
+  EXPECT_EQ(ErrorOfManifests(ContainerWith("    lifecycle: {postStart: {}}")),
             "spec.containers[0].lifecycle.postStart: must specify a handler type");
-  EXPECT_EQ(ErrorOf(PodWith("  initContainers:\n"
-                            "  - {name: i, image: x, livenessProbe: {exec: {command: [x]}}}\n"
-                            "  containers: [{name: a, image: x}]")),
-            "spec.initContainers[0].livenessProbe: may not be set for init containers without "
-            "restartPolicy: Always");
   EXPECT_EQ(
-      ErrorOf(PodWith("  initContainers:\n"
-                      "  - {name: i, image: x, lifecycle: {preStop: {exec: {command: [x]}}}}\n"
-                      "  containers: [{name: a, image: x}]")),
-      "spec.initContainers[0].lifecycle: may not be set for init containers without "
+      ErrorOfManifests(PodWith("  initContainers:\n"
+                               "  - {name: i, image: x, livenessProbe: {exec: {command: [x]}}}\n"
+                               "  containers: [{name: a, image: x}]")),
+      "spec.initContainers[0].livenessProbe: may not be set for init containers without "
       "restartPolicy: Always");
+  EXPECT_EQ(ErrorOfManifests(
+                PodWith("  initContainers:\n"
+                        "  - {name: i, image: x, lifecycle: {preStop: {exec: {command: [x]}}}}\n"
+                        "  containers: [{name: a, image: x}]")),
+            "spec.initContainers[0].lifecycle: may not be set for init containers without "
+            "restartPolicy: Always");
 }
 
 // A bad manifest is refused before any connection: the endpoint does not exist.
@@ -325,57 +327,67 @@ TEST(ConfigMapManifestTest, VolumesAndEnvFromTheSameFile) {
 TEST(ConfigMapManifestTest, ErrorsNameTheField) {
   const std::string cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n";
   auto with_cm = [&](const std::string& spec) { return cm + "---\n" + PodWith(spec); };
-  EXPECT_EQ(ErrorOf(PodWith("  volumes: [{name: v, configMap: {name: c}}]\n"
-                            "  containers: [{name: a, image: x}]")),
+  EXPECT_EQ(ErrorOfManifests(PodWith("  volumes: [{name: v, configMap: {name: c}}]\n"
+                                     "  containers: [{name: a, image: x}]")),
             "spec.volumes[0].configMap.name: ConfigMap \"c\" (namespace default) is not in the "
             "manifest file");
-  EXPECT_EQ(ErrorOf(with_cm("  volumes: [{name: v, configMap: {name: c, items: [{key: z, path: "
-                            "z}]}}]\n  containers: [{name: a, image: x}]")),
-            "document 2 (Pod p): spec.volumes[0].configMap.items[0].key: ConfigMap \"c\" has no "
-            "key \"z\"");
-  EXPECT_EQ(ErrorOf(with_cm("  volumes: [{name: v, configMap: {name: c, items: [{key: k, path: "
-                            "../k}]}}]\n  containers: [{name: a, image: x}]")),
-            "document 2 (Pod p): spec.volumes[0].configMap.items[0].path: must be a relative "
-            "path without '..'");
+  EXPECT_EQ(
+      ErrorOfManifests(with_cm("  volumes: [{name: v, configMap: {name: c, items: [{key: z, path: "
+                               "z}]}}]\n  containers: [{name: a, image: x}]")),
+      "document 2 (Pod p): spec.volumes[0].configMap.items[0].key: ConfigMap \"c\" has no "
+      "key \"z\"");
+  EXPECT_EQ(
+      ErrorOfManifests(with_cm("  volumes: [{name: v, configMap: {name: c, items: [{key: k, path: "
+                               "../k}]}}]\n  containers: [{name: a, image: x}]")),
+      "document 2 (Pod p): spec.volumes[0].configMap.items[0].path: must be a relative "
+      "path without '..'");
   // ..data and the versions beside it are the volume's own names.
-  EXPECT_EQ(ErrorOf(with_cm("  volumes: [{name: v, configMap: {name: c, items: [{key: k, path: "
-                            "..data}]}}]\n  containers: [{name: a, image: x}]")),
-            "document 2 (Pod p): spec.volumes[0].configMap.items[0].path: must be a relative "
-            "path without '..'");
-  EXPECT_EQ(ErrorOf(with_cm("  volumes: [{name: v, configMap: {name: c, defaultMode: 0999}}]\n"
-                            "  containers: [{name: a, image: x}]")),
-            "document 2 (Pod p): spec.volumes[0].configMap.defaultMode: must be a file mode "
-            "between 0 and 0777 (octal)");
-  EXPECT_EQ(ErrorOf(with_cm("  containers: [{name: a, image: x, env: [{name: E, valueFrom: "
-                            "{configMapKeyRef: {name: c, key: q}}}]}]")),
-            "document 2 (Pod p): spec.containers[0].env[0].valueFrom.configMapKeyRef.key: "
-            "ConfigMap \"c\" has no key \"q\"");
-  EXPECT_EQ(ErrorOf(with_cm("  containers: [{name: a, image: x, envFrom: [{secretRef: {name: "
-                            "s}}]}]")),
-            "document 2 (Pod p): spec.containers[0].envFrom[0]: only configMapRef is supported "
-            "by tetherctl play (a ConfigMap in the same file)");
+  EXPECT_EQ(
+      ErrorOfManifests(with_cm("  volumes: [{name: v, configMap: {name: c, items: [{key: k, path: "
+                               "..data}]}}]\n  containers: [{name: a, image: x}]")),
+      "document 2 (Pod p): spec.volumes[0].configMap.items[0].path: must be a relative "
+      "path without '..'");
+  EXPECT_EQ(
+      ErrorOfManifests(with_cm("  volumes: [{name: v, configMap: {name: c, defaultMode: 0999}}]\n"
+                               "  containers: [{name: a, image: x}]")),
+      "document 2 (Pod p): spec.volumes[0].configMap.defaultMode: must be a file mode "
+      "between 0 and 0777 (octal)");
+  EXPECT_EQ(
+      ErrorOfManifests(with_cm("  containers: [{name: a, image: x, env: [{name: E, valueFrom: "
+                               "{configMapKeyRef: {name: c, key: q}}}]}]")),
+      "document 2 (Pod p): spec.containers[0].env[0].valueFrom.configMapKeyRef.key: "
+      "ConfigMap \"c\" has no key \"q\"");
+  EXPECT_EQ(
+      ErrorOfManifests(with_cm("  containers: [{name: a, image: x, envFrom: [{secretRef: {name: "
+                               "s}}]}]")),
+      "document 2 (Pod p): spec.containers[0].envFrom[0]: only configMapRef is supported "
+      "by tetherctl play (a ConfigMap in the same file)");
   // A ConfigMap of another namespace is not the pod's.
-  EXPECT_THAT(ErrorOf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: other}\n"
-                      "---\n" +
-                      PodWith("  volumes: [{name: v, configMap: {name: c}}]\n"
-                              "  containers: [{name: a, image: x}]")),
-              HasSubstr("spec.volumes[0].configMap.name: ConfigMap \"c\" (namespace default)"));
+  EXPECT_THAT(
+      ErrorOfManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: other}\n"
+                       "---\n" +
+                       PodWith("  volumes: [{name: v, configMap: {name: c}}]\n"
+                               "  containers: [{name: a, image: x}]")),
+      HasSubstr("spec.volumes[0].configMap.name: ConfigMap \"c\" (namespace default)"));
   // The ConfigMap itself.
-  EXPECT_EQ(ErrorOf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {'a/b': x}\n"
-                    "---\n" +
-                    PodWith("  containers: [{name: a, image: x}]")),
-            "document 1 (ConfigMap c): data.a/b: must be a valid ConfigMap key ([-._a-zA-Z0-9]+, "
-            "not '.' or '..')");
-  EXPECT_EQ(ErrorOf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nbinaryData: {b: '%%'}\n"
-                    "---\n" +
-                    PodWith("  containers: [{name: a, image: x}]")),
+  EXPECT_EQ(
+      ErrorOfManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {'a/b': x}\n"
+                       "---\n" +
+                       PodWith("  containers: [{name: a, image: x}]")),
+      "document 1 (ConfigMap c): data.a/b: must be a valid ConfigMap key ([-._a-zA-Z0-9]+, "
+      "not '.' or '..')");
+  EXPECT_EQ(ErrorOfManifests(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nbinaryData: {b: '%%'}\n"
+                "---\n" +
+                PodWith("  containers: [{name: a, image: x}]")),
             "document 1 (ConfigMap c): binaryData.b: must be base64");
-  EXPECT_EQ(ErrorOf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {b: x}\n"
-                    "binaryData: {b: eA==}\n---\n" +
-                    PodWith("  containers: [{name: a, image: x}]")),
+  EXPECT_EQ(ErrorOfManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {b: x}\n"
+                             "binaryData: {b: eA==}\n---\n" +
+                             PodWith("  containers: [{name: a, image: x}]")),
             "document 1 (ConfigMap c): binaryData.b: is also in data (a key may be in data or "
             "binaryData, not both)");
-  EXPECT_EQ(ErrorOf(cm + "---\n" + cm + "---\n" + PodWith("  containers: [{name: a, image: x}]")),
+  EXPECT_EQ(ErrorOfManifests(cm + "---\n" + cm + "---\n" +
+                             PodWith("  containers: [{name: a, image: x}]")),
             "document 2 (ConfigMap c): metadata.name: duplicate ConfigMap \"c\"");
 }
 
@@ -411,18 +423,18 @@ spec:
   ASSERT_FALSE(one.ok());
   EXPECT_THAT(one.status().message(), HasSubstr("2 pods (p, q)"));
 
-  EXPECT_EQ(ErrorOf(PodWith("  containers: [{name: a, image: x}]") + "\n---\n" +
-                    PodWith("  containers: [{name: a}]")),
+  EXPECT_EQ(ErrorOfManifests(PodWith("  containers: [{name: a, image: x}]") + "\n---\n" +
+                             PodWith("  containers: [{name: a}]")),
             "document 2 (Pod p): spec.containers[0].image: is required");
-  EXPECT_EQ(ErrorOf(PodWith("  containers: [{name: a, image: x}]") + "\n---\n" +
-                    PodWith("  containers: [{name: a, image: x}]")),
+  EXPECT_EQ(ErrorOfManifests(PodWith("  containers: [{name: a, image: x}]") + "\n---\n" +
+                             PodWith("  containers: [{name: a, image: x}]")),
             "document 2 (Pod p): metadata.name: duplicate pod \"p\" in namespace \"default\"");
-  EXPECT_THAT(ErrorOf(PodWith("  containers: [{name: a, image: x}]") +
-                      "\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n"),
+  EXPECT_THAT(ErrorOfManifests(PodWith("  containers: [{name: a, image: x}]") +
+                               "\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n"),
               HasSubstr("document 2 (Service s): kind: \"Service\" is not a Pod"));
-  EXPECT_EQ(ErrorOf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"),
+  EXPECT_EQ(ErrorOfManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"),
             "the manifest has no Pod (or workload with a pod template) to run");
-  EXPECT_THAT(ErrorOf("---\n---\n"), HasSubstr("must be a Kubernetes object"));
+  EXPECT_THAT(ErrorOfManifests("---\n---\n"), HasSubstr("must be a Kubernetes object"));
 }
 
 // --- the probe worker ------------------------------------------------------------------------

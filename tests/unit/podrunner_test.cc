@@ -23,6 +23,8 @@
 namespace tether::podrunner {
 namespace {
 
+using fake::PodWith;
+
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -138,10 +140,6 @@ std::string ErrorOf(const std::string& yaml) {
   if (pod.ok()) return "";
   EXPECT_EQ(pod.status().code(), absl::StatusCode::kInvalidArgument);
   return std::string(pod.status().message());
-}
-
-std::string PodWith(const std::string& spec) {
-  return "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n" + spec;
 }
 
 TEST(PodManifestTest, ErrorsNameTheField) {
