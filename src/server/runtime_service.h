@@ -2,12 +2,14 @@
 // One source file per verb group (sandbox_*.cc, runtime_info.cc, ...).
 #pragma once
 
+#include <unistd.h>
+
 #include <memory>
 
 #include "config/config.h"
-#include "runtime/v1/api.grpc.pb.h"
 #include "container/container_manager.h"
 #include "image/image_store.h"
+#include "runtime/v1/api.grpc.pb.h"
 #include "sandbox/sandbox_manager.h"
 #include "server/event_hub.h"
 #include "stats/stats_cache.h"
@@ -27,10 +29,10 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
         sandboxes_(std::move(sandboxes)),
         containers_(std::move(containers)),
         stats_(std::move(stats)) {
-    containers_->SetEventSink([this](const ContainerRecord& r,
-                                     runtime::v1::ContainerEventType type) {
-      PublishContainerEvent(r, type);
-    });
+    containers_->SetEventSink(
+        [this](const ContainerRecord& r, runtime::v1::ContainerEventType type) {
+          PublishContainerEvent(r, type);
+        });
   }
 
   // Exec, Attach and PortForward (streaming.cc) hand out URLs of this server; without one they
@@ -110,6 +112,8 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   std::shared_ptr<ContainerManager> containers_;
   std::shared_ptr<StatsCache> stats_;  // writable-layer cache, CPU samples, cgroup reader
   std::shared_ptr<stream::StreamingServer> streaming_;
+  // Probed once here, so that Status answers from memory.
+  const bool user_namespaces_ = access("/proc/self/ns/user", F_OK) == 0;
   EventHub events_;
   void PublishContainerEvent(const ContainerRecord& r, runtime::v1::ContainerEventType type);
 };
