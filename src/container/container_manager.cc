@@ -65,10 +65,7 @@ absl::StatusOr<std::shared_ptr<Container>> ContainerManager::Get(const std::stri
 
 std::vector<std::shared_ptr<Container>> ContainerManager::List() const {
   absl::MutexLock l(&mu_);
-  std::vector<std::shared_ptr<Container>> out;
-  out.reserve(containers_.size());
-  for (const auto& [id, c] : containers_) out.push_back(c);
-  return out;
+  return ValuesOf(containers_);
 }
 
 std::vector<std::string> ContainerManager::ChainIdsInUse() const {
@@ -170,17 +167,8 @@ bool ContainerManager::OnExit(const std::string& id, int exit_code) {
 }
 
 void ContainerManager::Recover() {
-  std::vector<std::string> errors;
-  auto records = records_.LoadAll(&errors);
-  for (const auto& e : errors) spdlog::error("skipping unreadable container record: {}", e);
   int running = 0, exited = 0, cleaned = 0;
-  for (auto& [id, j] : records) {
-    auto parsed = ContainerRecord::FromJson(j);
-    if (!parsed.ok()) {
-      spdlog::error("skipping container record {}: {}", id, parsed.status().message());
-      continue;
-    }
-    ContainerRecord r = std::move(*parsed);
+  for (ContainerRecord& r : LoadRecords<ContainerRecord>(records_, "container")) {
     if (r.state == ContainerState::kCreating || !sandboxes_->Get(r.sandbox_id).ok()) {
       spdlog::warn("container {}: half-created or orphaned after a restart; cleaning up",
                    r.id.substr(0, 13));
