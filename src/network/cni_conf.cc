@@ -153,6 +153,15 @@ CniConfCache::View CniConfCache::AwaitScan(uint64_t scans, absl::Duration timeou
 }
 
 void CniConfCache::Arm() {
+  // A directory can appear or go between looking at it and watching it; then look again.
+  for (int round = 0; round < 16; ++round) {
+    if (ArmOnce()) return;
+  }
+  spdlog::warn("CNI: the watched directories keep changing; watching what is there now");
+}
+
+bool CniConfCache::ArmOnce() {
+  bool settled = true;
   std::map<std::string, std::pair<uint32_t, Watch>> want;  // by directory
   std::vector<std::string> dirs = {options_.conf_dir};
   dirs.insert(dirs.end(), options_.bin_dirs.begin(), options_.bin_dirs.end());
@@ -187,7 +196,11 @@ void CniConfCache::Arm() {
     // IN_MASK_ADD: two names for one directory (a symbolic link) share a watch descriptor.
     int wd = inotify_add_watch(inotify_fd_, dir.c_str(), w.first | IN_MASK_ADD);
     if (wd < 0) {
-      spdlog::warn("CNI: cannot watch {}: {}", dir, strerror(errno));
+      if (errno == ENOENT || errno == ENOTDIR) {
+        settled = false;  // gone since we looked
+      } else {
+        spdlog::warn("CNI: cannot watch {}: {}", dir, strerror(errno));
+      }
       continue;
     }
     Watch& a = armed[wd];
@@ -198,6 +211,14 @@ void CniConfCache::Arm() {
     if (!armed.count(wd)) inotify_rm_watch(inotify_fd_, wd);
   }
   watches_ = std::move(armed);
+  // A directory created after we found it missing but before its parent was watched sent its
+  // event to nobody.
+  for (const auto& [dir, w] : want) {
+    for (const auto& child : w.second.children) {
+      if (IsDir(absl::StrCat(dir, "/", child))) settled = false;
+    }
+  }
+  return settled;
 }
 
 bool CniConfCache::DrainEvents() {

@@ -84,8 +84,9 @@ class CniConfCache {
     std::set<std::string> children;  // an ancestor: only events about these names count
   };
   void Scan() ABSL_LOCKS_EXCLUDED(scan_mu_, mu_);
-  void Arm();  // (re)places the inotify watches; watcher thread (or constructor) only
-  void Run();  // the watcher thread
+  void Arm();      // (re)places the inotify watches; watcher thread (or constructor) only
+  bool ArmOnce();  // false when a directory appeared or went while arming: arm again
+  void Run();      // the watcher thread
   // Reads every queued event; true when one of them may change the view.
   bool DrainEvents();
 
