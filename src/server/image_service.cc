@@ -93,13 +93,16 @@ grpc::Status ImageService::PullImage(Ctx* ctx, const runtime::v1::PullImageReque
     return ToGrpc(id.status());
   }
   resp->set_image_ref(*id);
+  RefreshFsUsage();
   return grpc::Status::OK;
 }
 
 grpc::Status ImageService::RemoveImage(Ctx*, const runtime::v1::RemoveImageRequest* req,
                                        runtime::v1::RemoveImageResponse*) {
   if (req->image().image().empty()) return Required("image.image");
-  return ToGrpc(images_->Remove(req->image().image()));
+  auto st = images_->Remove(req->image().image());
+  RefreshFsUsage();
+  return ToGrpc(st);
 }
 
 }  // namespace tether

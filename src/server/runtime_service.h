@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <vector>
 
 #include "config/config.h"
 #include "container/container_manager.h"
@@ -121,8 +122,10 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
 // The CRI ImageService; image_service.cc (the image issue fills it in).
 class ImageService final : public runtime::v1::ImageService::Service {
  public:
-  ImageService(const Config& config, std::shared_ptr<ImageStore> images)
-      : config_(config), images_(std::move(images)) {}
+  // `stats` walks the image filesystem for ImageFsInfo (ImageFsLayers must be in its lister).
+  ImageService(const Config& config, std::shared_ptr<ImageStore> images,
+               std::shared_ptr<StatsCache> stats = nullptr)
+      : config_(config), images_(std::move(images)), stats_(std::move(stats)) {}
   using Ctx = grpc::ServerContext;
   grpc::Status ListImages(Ctx*, const runtime::v1::ListImagesRequest*,
                           runtime::v1::ListImagesResponse*) override;
@@ -136,8 +139,15 @@ class ImageService final : public runtime::v1::ImageService::Service {
                            runtime::v1::ImageFsInfoResponse*) override;
 
  private:
+  void RefreshFsUsage();  // after a pull or removal: walk the image filesystem soon
+
   const Config& config_;
   std::shared_ptr<ImageStore> images_;
+  std::shared_ptr<StatsCache> stats_;
 };
+
+// The image filesystem's directories as stats-cache entries (image_fs_info.cc): the daemon adds
+// them to the cache's lister so that ImageFsInfo answers from memory.
+std::vector<StatsCache::Layer> ImageFsLayers(const Config& config);
 
 }  // namespace tether

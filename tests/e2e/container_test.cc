@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -323,6 +324,28 @@ TEST_F(ContainerE2E, StopThenRemoveAtOnceLeavesNoRecord) {
   for (const auto& id : ids) {
     EXPECT_EQ(d.ContainerStatus(id).status().code(), absl::StatusCode::kNotFound) << id;
   }
+}
+
+// ImageFsInfo answers from memory: the image filesystem is walked in the background (at start
+// and after each pull, as here after SetUp's), so the pulled image shows up within moments.
+TEST_F(ContainerE2E, ImageFsInfoCountsThePulledImage) {
+  auto& d = *daemon_;
+  runtime::v1::ImageFsInfoResponse fs;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  do {
+    fs.Clear();
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(d.images().ImageFsInfo(&ctx, {}, &fs).ok());
+    ASSERT_EQ(fs.image_filesystems_size(), 1);
+    if (fs.image_filesystems(0).used_bytes().value() > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } while (std::chrono::steady_clock::now() < deadline);
+  const auto& f = fs.image_filesystems(0);
+  EXPECT_GT(f.used_bytes().value(), 0u);
+  EXPECT_GT(f.inodes_used().value(), 0u);
+  EXPECT_GT(f.timestamp(), 0);
+  EXPECT_EQ(f.fs_id().mountpoint(), d.root() + "/snapshots");
+  EXPECT_EQ(fs.container_filesystems_size(), 1);
 }
 
 TEST_F(ContainerE2E, OomKilled) {
