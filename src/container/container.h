@@ -65,9 +65,15 @@ class Container {
   friend class ContainerManager;
   mutable absl::Mutex mu_;
   ContainerRecord record_ ABSL_GUARDED_BY(mu_);
+  // The exit is recorded: set once the EXITED record is on disk (StopContainer waits for it).
   bool exited_ ABSL_GUARDED_BY(mu_) = false;
   const std::string id_;
   absl::Mutex op_mu_;
+  // Orders every write of this container's record with its removal (taken before mu_): a write
+  // writes the record as it is then, and none lands once the record was removed, so an exit
+  // recorded by the exit watcher while RemoveContainer runs cannot bring the record back.
+  absl::Mutex record_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  bool record_removed_ ABSL_GUARDED_BY(record_mu_) = false;
 };
 
 }  // namespace tether

@@ -65,10 +65,7 @@ absl::StatusOr<std::shared_ptr<Container>> ContainerManager::Get(const std::stri
 
 std::vector<std::shared_ptr<Container>> ContainerManager::List() const {
   absl::MutexLock l(&mu_);
-  std::vector<std::shared_ptr<Container>> out;
-  out.reserve(containers_.size());
-  for (const auto& [id, c] : containers_) out.push_back(c);
-  return out;
+  return ValuesOf(containers_);
 }
 
 std::vector<std::string> ContainerManager::ChainIdsInUse() const {
@@ -84,35 +81,72 @@ void ContainerManager::Publish(const ContainerRecord& r, runtime::v1::ContainerE
   if (events_) events_(r, type);
 }
 
-// The exit code conmon recorded, the time the exit file was written, and why.
+absl::Status ContainerManager::PersistCurrentLocked(Container& c) {
+  if (c.record_removed_) return absl::OkStatus();
+  ContainerRecord r = c.Snapshot();
+  return records_.Write(r.id, r.ToJson());
+}
+
+absl::Status ContainerManager::PersistCurrent(Container& c) {
+  absl::MutexLock w(&c.record_mu_);
+  return PersistCurrentLocked(c);
+}
+
+absl::Status ContainerManager::RemoveRecord(Container& c) {
+  absl::MutexLock w(&c.record_mu_);
+  if (auto st = records_.Remove(c.id()); !st.ok()) return st;
+  c.record_removed_ = true;
+  return absl::OkStatus();
+}
+
+// The exit code conmon recorded, the time the exit file was written, and why. `exited_` (what
+// StopContainer waits for) is set only once the EXITED record is written, and the whole step holds
+// the record lock, so a RemoveContainer after StopContainer cannot be overtaken by the write.
 void ContainerManager::MarkExited(Container& c, int exit_code) {
   ContainerRecord r;
+  bool changed = false, removed = false;
+  absl::ReleasableMutexLock w(&c.record_mu_);
+  // The disk is read before taking mu_, which List and Status take.
+  const std::string bundle_dir = c.Snapshot().bundle_dir;
+  struct stat st;
+  std::string exit_file = absl::StrCat(sandboxes_->paths().exits, "/", c.id());
+  const int64_t finished_at = stat(exit_file.c_str(), &st) == 0
+                                  ? int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec
+                                  : absl::ToUnixNanos(absl::Now());
+  const bool oom = PathExists(bundle_dir + "/persist/oom");
+  {
+    absl::MutexLock l(&c.mu_);
+    if (c.record_.state != ContainerState::kExited) {
+      changed = true;
+      auto& rec = c.record_;
+      rec.state = ContainerState::kExited;
+      rec.exit_code = exit_code;
+      rec.finished_at = finished_at;
+      if (oom) {
+        rec.reason = "OOMKilled";
+        if (rec.exit_code == 0) rec.exit_code = 137;
+      } else {
+        rec.reason = rec.exit_code == 0 ? "Completed" : "Error";
+      }
+      if (rec.started_at == 0) rec.started_at = rec.finished_at;
+      r = rec;
+    }
+  }
+  removed = c.record_removed_;
+  if (changed) {
+    spdlog::info("container {}: exited with code {} ({})", r.id.substr(0, 13), r.exit_code,
+                 r.reason);
+    if (exit_record_hook_) exit_record_hook_(r.id);
+    if (auto st = PersistCurrentLocked(c); !st.ok()) {
+      spdlog::error("container {}: cannot record exit: {}", r.id.substr(0, 13), st.message());
+    }
+  }
   {
     absl::MutexLock l(&c.mu_);
     c.exited_ = true;
-    if (c.record_.state == ContainerState::kExited) return;
-    auto& rec = c.record_;
-    rec.state = ContainerState::kExited;
-    rec.exit_code = exit_code;
-    struct stat st;
-    std::string exit_file = absl::StrCat(sandboxes_->paths().exits, "/", rec.id);
-    rec.finished_at = stat(exit_file.c_str(), &st) == 0
-                          ? int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec
-                          : absl::ToUnixNanos(absl::Now());
-    if (PathExists(rec.bundle_dir + "/persist/oom")) {
-      rec.reason = "OOMKilled";
-      if (rec.exit_code == 0) rec.exit_code = 137;
-    } else {
-      rec.reason = rec.exit_code == 0 ? "Completed" : "Error";
-    }
-    if (rec.started_at == 0) rec.started_at = rec.finished_at;
-    r = rec;
   }
-  spdlog::info("container {}: exited with code {} ({})", r.id.substr(0, 13), r.exit_code, r.reason);
-  if (auto st = Persist(r); !st.ok()) {
-    spdlog::error("container {}: cannot record exit: {}", r.id.substr(0, 13), st.message());
-  }
-  Publish(r, runtime::v1::CONTAINER_STOPPED_EVENT);
+  w.Release();
+  if (changed && !removed) Publish(r, runtime::v1::CONTAINER_STOPPED_EVENT);
 }
 
 bool ContainerManager::OnExit(const std::string& id, int exit_code) {
@@ -133,17 +167,8 @@ bool ContainerManager::OnExit(const std::string& id, int exit_code) {
 }
 
 void ContainerManager::Recover() {
-  std::vector<std::string> errors;
-  auto records = records_.LoadAll(&errors);
-  for (const auto& e : errors) spdlog::error("skipping unreadable container record: {}", e);
   int running = 0, exited = 0, cleaned = 0;
-  for (auto& [id, j] : records) {
-    auto parsed = ContainerRecord::FromJson(j);
-    if (!parsed.ok()) {
-      spdlog::error("skipping container record {}: {}", id, parsed.status().message());
-      continue;
-    }
-    ContainerRecord r = std::move(*parsed);
+  for (ContainerRecord& r : LoadRecords<ContainerRecord>(records_, "container")) {
     if (r.state == ContainerState::kCreating || !sandboxes_->Get(r.sandbox_id).ok()) {
       spdlog::warn("container {}: half-created or orphaned after a restart; cleaning up",
                    r.id.substr(0, 13));

@@ -46,7 +46,8 @@ class ContainerManager {
   absl::Status Remove(const std::string& id);                         // NOT_FOUND is fine
   absl::StatusOr<std::shared_ptr<Container>> Get(const std::string& id_or_prefix) const;
   std::vector<std::shared_ptr<Container>> List() const;
-  absl::StatusOr<ExecSyncResult> ExecSync(const std::string& id, const std::vector<std::string>& cmd,
+  absl::StatusOr<ExecSyncResult> ExecSync(const std::string& id,
+                                          const std::vector<std::string>& cmd,
                                           int64_t timeout_seconds);
   absl::Status UpdateResources(const std::string& id,
                                const runtime::v1::LinuxContainerResources& resources);
@@ -59,6 +60,10 @@ class ContainerManager {
   std::shared_ptr<OciRuntime> RuntimeOf(const ContainerRecord& r) const;
   // Whether a runtime can make recursive read-only mounts (probed once with `features`).
   bool SupportsRro(const std::string& runtime_name) const;
+  // Tests: called by the exit handling between the EXITED state in memory and its record write.
+  void SetExitRecordHookForTesting(std::function<void(const std::string& id)> hook) {
+    exit_record_hook_ = std::move(hook);
+  }
 
  private:
   absl::StatusOr<std::string> DoCreate(const std::string& sandbox_id,
@@ -67,7 +72,12 @@ class ContainerManager {
   absl::Status StopLocked(Container& c, int64_t timeout_seconds);
   absl::Status RemoveLocked(Container& c);
   void Cleanup(const ContainerRecord& r);
+  // For a record no Container holds yet (CreateContainer).
   absl::Status Persist(const ContainerRecord& r) const { return records_.Write(r.id, r.ToJson()); }
+  // Writes `c`'s record as it is now; nothing once it was removed (see Container::record_mu_).
+  absl::Status PersistCurrent(Container& c);
+  absl::Status PersistCurrentLocked(Container& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.record_mu_);
+  absl::Status RemoveRecord(Container& c);
   void Publish(const ContainerRecord& r, runtime::v1::ContainerEventType type);
   void MarkExited(Container& c, int exit_code);
   void Recover();
@@ -85,6 +95,7 @@ class ContainerManager {
   std::string bundles_;  // <state>/containers
   EventSink events_;
   std::map<std::string, bool> rro_;  // by runtime name, filled by Init
+  std::function<void(const std::string&)> exit_record_hook_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Container>> containers_ ABSL_GUARDED_BY(mu_);

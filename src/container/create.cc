@@ -252,7 +252,7 @@ absl::Status ContainerManager::Start(const std::string& id) {
       c->record_.finished_at = absl::ToUnixNanos(absl::Now());
       r = c->record_;
     }
-    (void)Persist(r);
+    (void)PersistCurrent(*c);
     return absl::Status(st.code(), absl::StrCat("failed to start container: ", st.message()));
   }
   {
@@ -263,7 +263,7 @@ absl::Status ContainerManager::Start(const std::string& id) {
     }
     r = c->record_;
   }
-  if (auto pst = Persist(r); !pst.ok()) return pst;
+  if (auto pst = PersistCurrent(*c); !pst.ok()) return pst;
   spdlog::info("container {}: started", r.id.substr(0, 13));
   Publish(r, runtime::v1::CONTAINER_STARTED_EVENT);
   // An exit that arrived between runc start and the RUNNING record is picked up here.

@@ -122,9 +122,8 @@ absl::Status ContainerManager::UpdateResources(
     }
     c->record_.runtime_spec = MakeSharedJson(std::move(spec));
     *c->record_.config.mutable_linux()->mutable_resources() = resources;
-    r = c->record_;
   }
-  return Persist(r);
+  return PersistCurrent(*c);
 }
 
 absl::Status ContainerManager::ReopenLog(const std::string& id) {

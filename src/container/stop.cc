@@ -98,10 +98,10 @@ absl::Status ContainerManager::RemoveLocked(Container& c) {
   ContainerRecord r = c.Snapshot();
   Cleanup(r);
   if (PathExists(r.bundle_dir)) {
-    return absl::InternalError(absl::StrCat("container ", r.id, ": could not remove ",
-                                            r.bundle_dir));
+    return absl::InternalError(
+        absl::StrCat("container ", r.id, ": could not remove ", r.bundle_dir));
   }
-  if (auto st = records_.Remove(r.id); !st.ok()) return st;
+  if (auto st = RemoveRecord(c); !st.ok()) return st;
   {
     absl::MutexLock l(&mu_);
     containers_.erase(r.id);

@@ -164,67 +164,6 @@ const CniNetworkList& LoopbackList() {
 
 }  // namespace
 
-json CniNetworkList::ToJson() const {
-  json j = {{"cniVersion", cni_version}, {"name", name}, {"plugins", plugins}};
-  if (disable_check) j["disableCheck"] = true;
-  return j;
-}
-
-absl::StatusOr<CniNetworkList> ParseCniNetworkList(const std::string& text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid JSON: ", e.what()));
-  }
-  if (!j.is_object()) return absl::InvalidArgumentError("not a JSON object");
-  auto get_string = [&j](const char* key, std::string* out) -> absl::Status {
-    if (!j.contains(key)) return absl::OkStatus();
-    if (!j[key].is_string()) {
-      return absl::InvalidArgumentError(absl::StrCat("\"", key, "\" must be a string"));
-    }
-    *out = j[key].get<std::string>();
-    return absl::OkStatus();
-  };
-  CniNetworkList list;
-  if (auto st = get_string("name", &list.name); !st.ok()) return st;
-  if (auto st = get_string("cniVersion", &list.cni_version); !st.ok()) return st;
-  if (list.name.empty()) return absl::InvalidArgumentError("missing network \"name\"");
-  if (j.contains("plugins")) {
-    const json& p = j["plugins"];
-    if (!p.is_array() || p.empty()) {
-      return absl::InvalidArgumentError("\"plugins\" must be a non-empty array");
-    }
-    for (const json& plugin : p) list.plugins.push_back(plugin);
-    if (j.contains("disableCheck")) {
-      const json& d = j["disableCheck"];
-      if (d.is_boolean()) {
-        list.disable_check = d.get<bool>();
-      } else if (d.is_string()) {
-        list.disable_check = absl::AsciiStrToLower(d.get<std::string>()) == "true";
-      } else {
-        return absl::InvalidArgumentError("\"disableCheck\" must be a boolean");
-      }
-    }
-  } else if (j.contains("type")) {
-    list.plugins.push_back(j);  // a single plugin configuration
-  } else {
-    return absl::InvalidArgumentError("neither \"plugins\" (a list) nor \"type\" (a plugin)");
-  }
-  for (size_t i = 0; i < list.plugins.size(); ++i) {
-    const json& plugin = list.plugins[i];
-    if (!plugin.is_object() || !plugin.contains("type") || !plugin["type"].is_string() ||
-        plugin["type"].get<std::string>().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("plugin ", i, " has no \"type\""));
-    }
-    const std::string type = plugin["type"].get<std::string>();
-    if (absl::StrContains(type, '/') || type == "." || type == "..") {
-      return absl::InvalidArgumentError(absl::StrCat("plugin type \"", type, "\" is not a name"));
-    }
-  }
-  return list;
-}
-
 std::vector<std::string> CniResultIps(const json& result, const std::string& ifname) {
   std::vector<std::string> ips;
   if (!result.is_object()) return ips;
@@ -268,87 +207,21 @@ std::vector<std::string> CniResultIps(const json& result, const std::string& ifn
   return ips;
 }
 
-CniPluginNetwork::CniPluginNetwork(CniConfigOptions options) : options_(std::move(options)) {}
+CniPluginNetwork::CniPluginNetwork(CniConfigOptions options)
+    : options_(std::move(options)), conf_(options_) {}
 
 std::string CniPluginNetwork::CachePath(const CniAttachment& a) const {
   return absl::StrCat(options_.cache_dir, "/", a.container_id, "-", a.ifname, ".json");
 }
 
 absl::StatusOr<std::shared_ptr<const CniNetworkList>> CniPluginNetwork::Load() {
-  // List the candidates and fingerprint them: name, inode, size, mtime and ctime of each.
-  std::vector<std::string> names;
-  std::string fingerprint;
-  bool dir_exists = false;
-  if (DIR* d = opendir(options_.conf_dir.c_str())) {
-    dir_exists = true;
-    while (dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (absl::EndsWith(n, ".conflist") || absl::EndsWith(n, ".conf") ||
-          absl::EndsWith(n, ".json")) {
-        names.push_back(n);
-      }
-    }
-    closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  std::vector<std::string> files;
-  for (const auto& n : names) {
-    std::string path = absl::StrCat(options_.conf_dir, "/", n);
-    struct stat st;
-    if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    files.push_back(path);
-    absl::StrAppend(&fingerprint, n, ":", st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
-                    st.st_mtim.tv_nsec, ":", st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec, "\n");
-  }
-  if (!dir_exists) fingerprint = "\x01missing";
-
-  absl::MutexLock lock(&mu_);
-  if (loaded_ && fingerprint == fingerprint_) {
-    if (list_) return list_;
-    return load_error_;
-  }
-  loaded_ = true;
-  fingerprint_ = fingerprint;
-  list_ = nullptr;
-  std::vector<std::string> problems;
-  for (const auto& path : files) {
-    auto text = ReadFile(path);
-    absl::StatusOr<CniNetworkList> parsed =
-        text.ok() ? ParseCniNetworkList(*text) : absl::StatusOr<CniNetworkList>(text.status());
-    if (!parsed.ok()) {
-      spdlog::warn("CNI: skipping {}: {}", path, parsed.status().message());
-      problems.push_back(absl::StrCat(path, ": ", parsed.status().message()));
-      continue;
-    }
-    parsed->file = path;
-    list_ = std::make_shared<const CniNetworkList>(*std::move(parsed));
-    load_error_ = absl::OkStatus();
-    spdlog::info("CNI: network \"{}\" (cniVersion {}, {} plugins) loaded from {}", list_->name,
-                 list_->cni_version, list_->plugins.size(), path);
-    return list_;
-  }
-  if (problems.empty()) {
-    load_error_ = absl::FailedPreconditionError(
-        absl::StrCat("no network config found in ", options_.conf_dir));
-  } else {
-    load_error_ = absl::FailedPreconditionError(absl::StrCat("no valid network config found in ",
-                                                             options_.conf_dir, ": ",
-                                                             absl::StrJoin(problems, "; ")));
-  }
-  spdlog::warn("CNI: {}", load_error_.message());
-  return load_error_;
+  CniConfCache::View view = conf_.Get();
+  if (view.list) return view.list;
+  return view.load_error;
 }
 
 absl::StatusOr<std::string> CniPluginNetwork::FindPlugin(const std::string& type) const {
-  for (const auto& dir : options_.bin_dirs) {
-    std::string path = absl::StrCat(dir, "/", type);
-    struct stat st;
-    if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0) {
-      return path;
-    }
-  }
-  return absl::FailedPreconditionError(absl::StrCat("CNI plugin \"", type, "\" not found in ",
-                                                    absl::StrJoin(options_.bin_dirs, ":")));
+  return FindCniPlugin(options_.bin_dirs, type);
 }
 
 absl::StatusOr<json> CniPluginNetwork::Invoke(Command cmd, const CniNetworkList& list,
@@ -485,18 +358,7 @@ absl::StatusOr<std::optional<CniPluginNetwork::Cached>> CniPluginNetwork::ReadCa
   }
 }
 
-absl::Status CniPluginNetwork::Ready() {
-  auto list = Load();
-  if (!list.ok()) return list.status();
-  for (const json& plugin : (*list)->plugins) {
-    auto path = FindPlugin(plugin["type"].get<std::string>());
-    if (!path.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "network \"", (*list)->name, "\" (", (*list)->file, "): ", path.status().message()));
-    }
-  }
-  return absl::OkStatus();
-}
+absl::Status CniPluginNetwork::Ready() { return conf_.Get().ready; }
 
 std::string CniPluginNetwork::NetworkName() {
   auto list = Load();

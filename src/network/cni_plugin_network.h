@@ -2,10 +2,10 @@
 // with 0.3.x / 0.4.0 configurations accepted).
 //
 // Configuration: the lexically first valid `*.conflist`, `*.conf` or `*.json` in `conf_dir` (a
-// single-plugin configuration is wrapped as a list of one). The directory is re-checked on every
-// call by comparing each candidate's name, inode, size and mtime; the parsed list is cached and
-// only re-read when that fingerprint changes, so operators can install or replace a network
-// configuration while tetherd runs.
+// single-plugin configuration is wrapped as a list of one), kept in memory by a CniConfCache
+// (cni_conf.h) that watches `conf_dir` and `bin_dirs` with inotify, so operators can install,
+// replace or remove a network configuration or a plugin while tetherd runs, and Ready() and
+// NetworkName() (the CRI Status RPC) never touch the disk.
 //
 // Loopback: before the chain, Add runs the `loopback` plugin with CNI_IFNAME=lo (its own network
 // "cni-loopback", cniVersion 0.3.1), as containerd and CRI-O do with their separate loopback
@@ -27,29 +27,14 @@
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "config/config.h"
 #include "network/cni.h"
+#include "network/cni_conf.h"
 #include "nlohmann/json.hpp"
 
 namespace tether {
-
-// A parsed network configuration list.
-struct CniNetworkList {
-  std::string name;
-  std::string cni_version;
-  bool disable_check = false;
-  std::vector<nlohmann::json> plugins;  // each an object with a string "type"
-  std::string file;                     // where it was loaded from ("" when from the cache)
-  nlohmann::json ToJson() const;        // {"cniVersion","name","disableCheck","plugins"}
-};
-
-// Parses a configuration document: a list (has "plugins") or a single plugin configuration
-// (has "type"), which becomes a list of one. Errors are INVALID_ARGUMENT.
-absl::StatusOr<CniNetworkList> ParseCniNetworkList(const std::string& text);
 
 // Pod addresses from a CNI result of any version (0.1/0.2 `ip4`/`ip6`, 0.3+ `ips`), without prefix
 // length, IPv4 first. When the result names interfaces, only addresses on the sandbox interface
@@ -70,6 +55,8 @@ class CniPluginNetwork : public CniNetwork {
   void set_plugin_timeout(std::chrono::milliseconds t) { plugin_timeout_ = t; }
   // Where Add caches its result for `a` (exposed for tests and diagnostics).
   std::string CachePath(const CniAttachment& a) const;
+  // The watched configuration (tests wait on it for a change on disk to be seen).
+  CniConfCache& conf() { return conf_; }
 
  private:
   struct Cached {
@@ -80,7 +67,7 @@ class CniPluginNetwork : public CniNetwork {
   };
   enum class Command { kAdd, kDel, kCheck };
 
-  // The current configuration, reloaded when the directory changed.
+  // The current configuration, from memory.
   absl::StatusOr<std::shared_ptr<const CniNetworkList>> Load();
   // Absolute path of the plugin binary, or FAILED_PRECONDITION.
   absl::StatusOr<std::string> FindPlugin(const std::string& type) const;
@@ -98,12 +85,7 @@ class CniPluginNetwork : public CniNetwork {
 
   const CniConfigOptions options_;
   std::chrono::milliseconds plugin_timeout_{60000};
-
-  absl::Mutex mu_;
-  bool loaded_ ABSL_GUARDED_BY(mu_) = false;
-  std::string fingerprint_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<const CniNetworkList> list_ ABSL_GUARDED_BY(mu_);
-  absl::Status load_error_ ABSL_GUARDED_BY(mu_);
+  CniConfCache conf_;
 };
 
 }  // namespace tether

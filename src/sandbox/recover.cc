@@ -48,17 +48,8 @@ absl::Status SandboxManager::PreparePauseRootfs(const std::string& pause_binary)
 }
 
 void SandboxManager::Recover() {
-  std::vector<std::string> errors;
-  auto records = records_.LoadAll(&errors);
-  for (const auto& e : errors) spdlog::error("skipping unreadable sandbox record: {}", e);
   int ready = 0, not_ready = 0, cleaned = 0;
-  for (auto& [id, j] : records) {
-    auto parsed = SandboxRecord::FromJson(j);
-    if (!parsed.ok()) {
-      spdlog::error("skipping sandbox record {}: {}", id, parsed.status().message());
-      continue;
-    }
-    SandboxRecord r = std::move(*parsed);
+  for (SandboxRecord& r : LoadRecords<SandboxRecord>(records_, "sandbox")) {
     const std::string short_id = r.id.substr(0, 13);
     if (r.state == SandboxState::kCreating) {
       // tetherd died inside RunPodSandbox: undo whatever it had done.

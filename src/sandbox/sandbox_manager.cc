@@ -41,10 +41,7 @@ absl::StatusOr<std::shared_ptr<Sandbox>> SandboxManager::Get(const std::string& 
 
 std::vector<std::shared_ptr<Sandbox>> SandboxManager::List() const {
   absl::MutexLock l(&mu_);
-  std::vector<std::shared_ptr<Sandbox>> out;
-  out.reserve(sandboxes_.size());
-  for (const auto& [id, sb] : sandboxes_) out.push_back(sb);
-  return out;
+  return ValuesOf(sandboxes_);
 }
 
 bool SandboxManager::OnExit(const std::string& id, int exit_code) {

@@ -6,12 +6,8 @@ namespace tether {
 
 grpc::Status RuntimeService::ExecSync(Ctx*, const runtime::v1::ExecSyncRequest* req,
                                       runtime::v1::ExecSyncResponse* resp) {
-  if (req->container_id().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "container_id: is required");
-  }
-  if (req->cmd_size() == 0) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "cmd: is required");
-  }
+  if (req->container_id().empty()) return Required("container_id");
+  if (req->cmd_size() == 0) return Required("cmd");
   std::vector<std::string> cmd(req->cmd().begin(), req->cmd().end());
   auto r = containers_->ExecSync(req->container_id(), cmd, req->timeout());
   if (!r.ok()) return ToGrpc(r.status());
@@ -24,18 +20,14 @@ grpc::Status RuntimeService::ExecSync(Ctx*, const runtime::v1::ExecSyncRequest* 
 grpc::Status RuntimeService::UpdateContainerResources(
     Ctx*, const runtime::v1::UpdateContainerResourcesRequest* req,
     runtime::v1::UpdateContainerResourcesResponse*) {
-  if (req->container_id().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "container_id: is required");
-  }
+  if (req->container_id().empty()) return Required("container_id");
   return ToGrpc(containers_->UpdateResources(req->container_id(), req->linux()));
 }
 
 grpc::Status RuntimeService::ReopenContainerLog(Ctx*,
                                                 const runtime::v1::ReopenContainerLogRequest* req,
                                                 runtime::v1::ReopenContainerLogResponse*) {
-  if (req->container_id().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "container_id: is required");
-  }
+  if (req->container_id().empty()) return Required("container_id");
   return ToGrpc(containers_->ReopenLog(req->container_id()));
 }
 

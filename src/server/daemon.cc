@@ -168,11 +168,17 @@ absl::Status RunDaemon(const Config& given, const std::string& pause_binary) {
     }
   }
 
-  // *Stats: writable layers walked by one low-priority thread, never on a request path.
-  auto stats = std::make_shared<StatsCache>(ContainerLayers(containers, snapshots));
+  // *Stats: writable layers walked by one low-priority thread, never on a request path; the image
+  // filesystem's directories too, for ImageFsInfo.
+  auto stats = std::make_shared<StatsCache>(
+      [layers = ContainerLayers(containers, snapshots), image_fs = ImageFsLayers(config)] {
+        std::vector<StatsCache::Layer> out = layers();
+        out.insert(out.end(), image_fs.begin(), image_fs.end());
+        return out;
+      });
   stats->Start();
   RuntimeService runtime_service(config, sandboxes, containers, stats);
-  ImageService image_service(config, images);
+  ImageService image_service(config, images, stats);
   TetherImagesService tether_images(
       images, static_cast<int64_t>(config.import_max_bytes));  // tether.v1: image import
   // Exec, Attach and PortForward: the streaming server (src/stream/).

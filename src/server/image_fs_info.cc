@@ -1,36 +1,48 @@
-// ImageFsInfo: bytes and inodes used by the image filesystem (content store and snapshots).
-#include <sys/stat.h>
+// ImageFsInfo: bytes and inodes used by the image filesystem (content store, snapshots and the
+// pause's root filesystem), answered from memory. The directories are walked by the stats
+// cache's low-priority thread along with the writable layers (daemon.cc lists them), every sweep
+// and soon after a pull or a removal, never on the request path; containerd likewise answers from
+// its periodically synced snapshot usage.
+#include <algorithm>
 
-#include <filesystem>
-
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/runtime_service.h"
 
 namespace tether {
-namespace {
 
-void AddUsage(const std::string& dir, uint64_t* bytes, uint64_t* inodes) {
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(
-           dir, std::filesystem::directory_options::skip_permission_denied, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    struct stat st;
-    if (lstat(it->path().c_str(), &st) != 0) continue;
-    *bytes += static_cast<uint64_t>(st.st_blocks) * 512;
-    *inodes += 1;
+std::vector<StatsCache::Layer> ImageFsLayers(const Config& config) {
+  std::vector<StatsCache::Layer> out;
+  for (const char* sub : {"/content", "/snapshots", "/pause-rootfs"}) {
+    std::string dir = config.root + sub;
+    out.push_back({.id = absl::StrCat("image-fs:", dir), .dir = dir});
   }
+  return out;
 }
 
-}  // namespace
+void ImageService::RefreshFsUsage() {
+  if (!stats_) return;
+  for (const auto& layer : ImageFsLayers(config_)) stats_->RequestRefresh(layer.id);
+}
 
 grpc::Status ImageService::ImageFsInfo(Ctx*, const runtime::v1::ImageFsInfoRequest*,
                                        runtime::v1::ImageFsInfoResponse* resp) {
+  if (!stats_) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "image filesystem usage is not tracked in this server");
+  }
   uint64_t bytes = 0, inodes = 0;
-  for (const char* sub : {"/content", "/snapshots", "/pause-rootfs"}) {
-    AddUsage(config_.root + sub, &bytes, &inodes);
+  int64_t timestamp = 0;
+  for (const auto& layer : ImageFsLayers(config_)) {
+    auto usage = stats_->WritableLayer(layer.id);  // nothing yet: a walk is on its way
+    if (!usage) continue;
+    bytes += usage->bytes;
+    inodes += usage->inodes;
+    timestamp = std::max(timestamp, usage->timestamp);
   }
   auto* fs = resp->add_image_filesystems();
-  fs->set_timestamp(absl::ToUnixNanos(absl::Now()));
+  // Until the first walk lands (just after start) the usage is zero, stamped now.
+  fs->set_timestamp(timestamp != 0 ? timestamp : absl::ToUnixNanos(absl::Now()));
   fs->mutable_fs_id()->set_mountpoint(config_.root + "/snapshots");
   fs->mutable_used_bytes()->set_value(bytes);
   fs->mutable_inodes_used()->set_value(inodes);

@@ -48,9 +48,7 @@ grpc::Status ImageService::ListImages(Ctx*, const runtime::v1::ListImagesRequest
 
 grpc::Status ImageService::ImageStatus(Ctx*, const runtime::v1::ImageStatusRequest* req,
                                        runtime::v1::ImageStatusResponse* resp) {
-  if (req->image().image().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "image.image: is required");
-  }
+  if (req->image().image().empty()) return Required("image.image");
   auto img = images_->Find(req->image().image());
   if (!img.ok()) {
     // CRI: an image that is not here is an empty answer, not an error.
@@ -70,9 +68,7 @@ grpc::Status ImageService::ImageStatus(Ctx*, const runtime::v1::ImageStatusReque
 
 grpc::Status ImageService::PullImage(Ctx* ctx, const runtime::v1::PullImageRequest* req,
                                      runtime::v1::PullImageResponse* resp) {
-  if (req->image().image().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "image.image: is required");
-  }
+  if (req->image().image().empty()) return Required("image.image");
   RegistryAuth auth;
   const RegistryAuth* auth_ptr = nullptr;
   if (req->has_auth()) {
@@ -97,15 +93,16 @@ grpc::Status ImageService::PullImage(Ctx* ctx, const runtime::v1::PullImageReque
     return ToGrpc(id.status());
   }
   resp->set_image_ref(*id);
+  RefreshFsUsage();
   return grpc::Status::OK;
 }
 
 grpc::Status ImageService::RemoveImage(Ctx*, const runtime::v1::RemoveImageRequest* req,
                                        runtime::v1::RemoveImageResponse*) {
-  if (req->image().image().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "image.image: is required");
-  }
-  return ToGrpc(images_->Remove(req->image().image()));
+  if (req->image().image().empty()) return Required("image.image");
+  auto st = images_->Remove(req->image().image());
+  RefreshFsUsage();
+  return ToGrpc(st);
 }
 
 }  // namespace tether

@@ -1,6 +1,5 @@
-// Version, Status, RuntimeConfig, UpdateRuntimeConfig.
-#include <unistd.h>
-
+// Version, Status, RuntimeConfig, UpdateRuntimeConfig. Status answers from memory: the network
+// condition from the CNI configuration cache, the rest from what was probed at start.
 #include "server/runtime_service.h"
 #include "server/status.h"
 #include "util/log.h"
@@ -35,7 +34,7 @@ grpc::Status RuntimeService::Status(Ctx*, const runtime::v1::StatusRequest* req,
     h->set_name(name == config_.default_runtime ? "" : name);
     h->mutable_features()->set_recursive_read_only_mounts(containers_->SupportsRro(name));
     // Pods in their own user namespace (NamespaceMode POD): the kernel must have them.
-    h->mutable_features()->set_user_namespaces(access("/proc/self/ns/user", F_OK) == 0);
+    h->mutable_features()->set_user_namespaces(user_namespaces_);
     if (name == config_.default_runtime) {
       auto* named = resp->add_runtime_handlers();
       *named = *h;

@@ -2,12 +2,15 @@
 // One source file per verb group (sandbox_*.cc, runtime_info.cc, ...).
 #pragma once
 
+#include <unistd.h>
+
 #include <memory>
+#include <vector>
 
 #include "config/config.h"
-#include "runtime/v1/api.grpc.pb.h"
 #include "container/container_manager.h"
 #include "image/image_store.h"
+#include "runtime/v1/api.grpc.pb.h"
 #include "sandbox/sandbox_manager.h"
 #include "server/event_hub.h"
 #include "stats/stats_cache.h"
@@ -27,10 +30,10 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
         sandboxes_(std::move(sandboxes)),
         containers_(std::move(containers)),
         stats_(std::move(stats)) {
-    containers_->SetEventSink([this](const ContainerRecord& r,
-                                     runtime::v1::ContainerEventType type) {
-      PublishContainerEvent(r, type);
-    });
+    containers_->SetEventSink(
+        [this](const ContainerRecord& r, runtime::v1::ContainerEventType type) {
+          PublishContainerEvent(r, type);
+        });
   }
 
   // Exec, Attach and PortForward (streaming.cc) hand out URLs of this server; without one they
@@ -110,6 +113,8 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   std::shared_ptr<ContainerManager> containers_;
   std::shared_ptr<StatsCache> stats_;  // writable-layer cache, CPU samples, cgroup reader
   std::shared_ptr<stream::StreamingServer> streaming_;
+  // Probed once here, so that Status answers from memory.
+  const bool user_namespaces_ = access("/proc/self/ns/user", F_OK) == 0;
   EventHub events_;
   void PublishContainerEvent(const ContainerRecord& r, runtime::v1::ContainerEventType type);
 };
@@ -117,8 +122,10 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
 // The CRI ImageService; image_service.cc (the image issue fills it in).
 class ImageService final : public runtime::v1::ImageService::Service {
  public:
-  ImageService(const Config& config, std::shared_ptr<ImageStore> images)
-      : config_(config), images_(std::move(images)) {}
+  // `stats` walks the image filesystem for ImageFsInfo (ImageFsLayers must be in its lister).
+  ImageService(const Config& config, std::shared_ptr<ImageStore> images,
+               std::shared_ptr<StatsCache> stats = nullptr)
+      : config_(config), images_(std::move(images)), stats_(std::move(stats)) {}
   using Ctx = grpc::ServerContext;
   grpc::Status ListImages(Ctx*, const runtime::v1::ListImagesRequest*,
                           runtime::v1::ListImagesResponse*) override;
@@ -132,8 +139,15 @@ class ImageService final : public runtime::v1::ImageService::Service {
                            runtime::v1::ImageFsInfoResponse*) override;
 
  private:
+  void RefreshFsUsage();  // after a pull or removal: walk the image filesystem soon
+
   const Config& config_;
   std::shared_ptr<ImageStore> images_;
+  std::shared_ptr<StatsCache> stats_;
 };
+
+// The image filesystem's directories as stats-cache entries (image_fs_info.cc): the daemon adds
+// them to the cache's lister so that ImageFsInfo answers from memory.
+std::vector<StatsCache::Layer> ImageFsLayers(const Config& config);
 
 }  // namespace tether

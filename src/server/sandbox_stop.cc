@@ -6,17 +6,13 @@ namespace tether {
 
 grpc::Status RuntimeService::StopPodSandbox(Ctx*, const runtime::v1::StopPodSandboxRequest* req,
                                             runtime::v1::StopPodSandboxResponse*) {
-  if (req->pod_sandbox_id().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "pod_sandbox_id: is required");
-  }
+  if (req->pod_sandbox_id().empty()) return Required("pod_sandbox_id");
   return ToGrpc(sandboxes_->Stop(req->pod_sandbox_id()));
 }
 
 grpc::Status RuntimeService::RemovePodSandbox(Ctx*, const runtime::v1::RemovePodSandboxRequest* req,
                                               runtime::v1::RemovePodSandboxResponse*) {
-  if (req->pod_sandbox_id().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "pod_sandbox_id: is required");
-  }
+  if (req->pod_sandbox_id().empty()) return Required("pod_sandbox_id");
   return ToGrpc(sandboxes_->Remove(req->pod_sandbox_id()));
 }
 

@@ -197,9 +197,7 @@ std::map<std::string, std::vector<ContainerRecord>> ContainersBySandbox(
 
 grpc::Status RuntimeService::ContainerStats(Ctx*, const runtime::v1::ContainerStatsRequest* req,
                                             runtime::v1::ContainerStatsResponse* resp) {
-  if (req->container_id().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "container_id: is required");
-  }
+  if (req->container_id().empty()) return Required("container_id");
   if (!stats_) return NoStats();
   auto found = VisibleContainer(*containers_, req->container_id());
   if (!found.ok()) return ToGrpc(found.status());
@@ -233,9 +231,7 @@ grpc::Status RuntimeService::ListContainerStats(Ctx*,
 
 grpc::Status RuntimeService::PodSandboxStats(Ctx*, const runtime::v1::PodSandboxStatsRequest* req,
                                              runtime::v1::PodSandboxStatsResponse* resp) {
-  if (req->pod_sandbox_id().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "pod_sandbox_id: is required");
-  }
+  if (req->pod_sandbox_id().empty()) return Required("pod_sandbox_id");
   if (!stats_) return NoStats();
   auto sb = sandboxes_->Get(req->pod_sandbox_id());
   if (!sb.ok()) return ToGrpc(sb.status());

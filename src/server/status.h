@@ -1,4 +1,4 @@
-// absl::Status → grpc::Status, in one place.
+// absl::Status → grpc::Status, in one place; the INVALID_ARGUMENT for a missing field.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -8,5 +8,7 @@
 namespace tether {
 
 grpc::Status ToGrpc(const absl::Status& status);
+// INVALID_ARGUMENT naming the missing request field: "<field>: is required".
+grpc::Status Required(const char* field);
 
 }  // namespace tether

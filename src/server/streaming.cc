@@ -61,8 +61,8 @@ void CopyStreams(const Request& req, StreamRequest* out) {
 
 grpc::Status RuntimeService::Exec(Ctx*, const runtime::v1::ExecRequest* req,
                                   runtime::v1::ExecResponse* resp) {
-  if (req->container_id().empty()) return Invalid("container_id: is required");
-  if (req->cmd_size() == 0) return Invalid("cmd: is required");
+  if (req->container_id().empty()) return Required("container_id");
+  if (req->cmd_size() == 0) return Required("cmd");
   ContainerRecord r;
   if (auto st = CheckStreamTarget(*req, streaming_ != nullptr, *containers_, &r); !st.ok()) {
     return st;
@@ -87,7 +87,7 @@ grpc::Status RuntimeService::Exec(Ctx*, const runtime::v1::ExecRequest* req,
 
 grpc::Status RuntimeService::Attach(Ctx*, const runtime::v1::AttachRequest* req,
                                     runtime::v1::AttachResponse* resp) {
-  if (req->container_id().empty()) return Invalid("container_id: is required");
+  if (req->container_id().empty()) return Required("container_id");
   ContainerRecord r;
   if (auto st = CheckStreamTarget(*req, streaming_ != nullptr, *containers_, &r); !st.ok()) {
     return st;
@@ -111,7 +111,7 @@ grpc::Status RuntimeService::Attach(Ctx*, const runtime::v1::AttachRequest* req,
 
 grpc::Status RuntimeService::PortForward(Ctx*, const runtime::v1::PortForwardRequest* req,
                                          runtime::v1::PortForwardResponse* resp) {
-  if (req->pod_sandbox_id().empty()) return Invalid("pod_sandbox_id: is required");
+  if (req->pod_sandbox_id().empty()) return Required("pod_sandbox_id");
   for (int32_t port : req->port()) {
     if (port < 1 || port > 65535) return Invalid(absl::StrCat("port: ", port, " is out of range"));
   }

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "util/log.h"
 
 namespace tether {
 
@@ -30,5 +31,24 @@ class RecordDir {
   std::string PathOf(const std::string& id) const { return dir_ + "/" + id + ".json"; }
   std::string dir_;
 };
+
+// Every record in `dir` parsed with T::FromJson (recovery at start-up). Unreadable and unparsable
+// records are logged as "skipping ... <kind> record" and left out.
+template <class T>
+std::vector<T> LoadRecords(const RecordDir& dir, const char* kind) {
+  std::vector<std::string> errors;
+  auto records = dir.LoadAll(&errors);
+  for (const auto& e : errors) spdlog::error("skipping unreadable {} record: {}", kind, e);
+  std::vector<T> out;
+  for (auto& [id, j] : records) {
+    auto parsed = T::FromJson(j);
+    if (!parsed.ok()) {
+      spdlog::error("skipping {} record {}: {}", kind, id, parsed.status().message());
+      continue;
+    }
+    out.push_back(*std::move(parsed));
+  }
+  return out;
+}
 
 }  // namespace tether

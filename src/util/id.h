@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
@@ -32,6 +33,15 @@ absl::StatusOr<typename Map::mapped_type> FindByIdPrefix(const Map& by_id, const
   }
   if (!found) return absl::NotFoundError(absl::StrCat(kind, " \"", id, "\" not found"));
   return *found;
+}
+
+// Every value of `by_id`, in key order (the stores' List()).
+template <class Map>
+std::vector<typename Map::mapped_type> ValuesOf(const Map& by_id) {
+  std::vector<typename Map::mapped_type> out;
+  out.reserve(by_id.size());
+  for (const auto& [id, value] : by_id) out.push_back(value);
+  return out;
 }
 
 }  // namespace tether

@@ -126,6 +126,46 @@ TEST_F(SandboxE2E, VersionStatusAndRuntimeConfig) {
   EXPECT_FALSE(st.error_message().empty());
 }
 
+// Status answers from memory (tetherd watches the CNI dirs): removing the network configuration
+// turns NetworkReady false and restoring it turns it true again, as with containerd.
+TEST_F(SandboxE2E, NetworkReadyFollowsTheConfFile) {
+  auto& d = *daemon_;
+  auto network_ready = [&d](std::string* message) {
+    runtime::v1::StatusResponse s;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(d.runtime().Status(&ctx, {}, &s).ok());
+    if (s.status().conditions_size() != 2) return false;
+    if (message) *message = s.status().conditions(1).message();
+    return s.status().conditions(1).status();
+  };
+  // The watcher needs a moment after a change: waits up to 10 s for `want`.
+  auto await_ready = [&](bool want) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (network_ready(nullptr) != want && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::string message;
+    return network_ready(&message) == want ? std::string() : message;
+  };
+  const std::string conf = d.base() + "/cni/10-e2e.conflist";
+  auto text = ReadFile(conf);
+  ASSERT_TRUE(text.ok()) << text.status();
+  ASSERT_TRUE(network_ready(nullptr));
+
+  ASSERT_TRUE(RemoveFile(conf).ok());
+  EXPECT_EQ(await_ready(false), "");
+  std::string message;
+  EXPECT_FALSE(network_ready(&message));
+  EXPECT_TRUE(absl::StrContains(message, "no network config found")) << message;
+
+  ASSERT_TRUE(WriteFileAtomic(conf, *text).ok());
+  EXPECT_EQ(await_ready(true), "");
+  EXPECT_TRUE(network_ready(&message)) << message;
+  // And pods get their network again.
+  auto pod = d.RunPod("net-back");
+  ASSERT_TRUE(pod.ok()) << pod.status();
+}
+
 TEST(SandboxE2ENoNetwork, NetworkNotReadyWithoutCniConfig) {
   REQUIRE_E2E();
   Daemon d(DaemonOptions{.with_network = false});

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "network/cni_plugin_network.h"
 #include "nlohmann/json.hpp"
 #include "util/file.h"
@@ -98,6 +99,18 @@ exit 0
     return lines;
   }
   void ClearCalls() { unlink((state_ + "/calls").c_str()); }
+  // A change on disk reaches the network's configuration through its watcher thread, not at once:
+  // waits (each completed scan is looked at) until `want()` holds, or 10 s pass.
+  template <typename Want>
+  void AwaitConf(CniPluginNetwork& net, Want want) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    CniConfCache::View v = net.conf().Get();
+    while (!want() && absl::Now() < deadline)
+      v = net.conf().AwaitScan(v.scans, deadline - absl::Now());
+  }
+  void AwaitName(CniPluginNetwork& net, const std::string& name) {
+    AwaitConf(net, [&] { return net.NetworkName() == name; });
+  }
   json Stdin(const std::string& plugin, const std::string& cmd) {
     auto text = ReadFile(state_ + "/" + plugin + "." + cmd + ".stdin");
     EXPECT_TRUE(text.ok()) << plugin << " " << cmd << " did not run";
@@ -196,19 +209,24 @@ TEST_F(CniTest, ReloadsWhenTheDirectoryChanges) {
   auto net = Net();
   EXPECT_FALSE(net->Ready().ok());
   Conf("20-b.conflist", List("b", {{{"type", "p1"}}}));
+  AwaitConf(*net, [&] { return net->Ready().ok(); });
   EXPECT_TRUE(net->Ready().ok());
   EXPECT_EQ(net->NetworkName(), "b");
   Conf("10-a.conflist", List("a", {{{"type", "p1"}}}));
+  AwaitName(*net, "a");
   EXPECT_EQ(net->NetworkName(), "a");
   Conf("10-a.conflist", List("a-renamed", {{{"type", "p1"}}}));  // replaced in place
+  AwaitName(*net, "a-renamed");
   EXPECT_EQ(net->NetworkName(), "a-renamed");
   // Rewritten without rename (same inode): size differs.
   {
     std::ofstream out(conf_ + "/10-a.conflist", std::ios::trunc);
     out << List("a-rewritten-in-place", {{{"type", "p1"}}}).dump();
   }
+  AwaitName(*net, "a-rewritten-in-place");
   EXPECT_EQ(net->NetworkName(), "a-rewritten-in-place");
   ASSERT_TRUE(RemoveFile(conf_ + "/10-a.conflist").ok());
+  AwaitName(*net, "b");
   EXPECT_EQ(net->NetworkName(), "b");
 }
 
@@ -411,6 +429,7 @@ TEST_F(CniTest, DelUsesTheCachedConfigAndIsIdempotent) {
   EXPECT_FALSE(PathExists(net->CachePath(a)));
 
   // Again, without a cache: the current configuration, no prevResult; still fine.
+  AwaitName(*net, "other");
   ClearCalls();
   EXPECT_TRUE(net->Del(d).ok());
   EXPECT_THAT(Calls(), ElementsAre("q1 DEL eth0", "loopback DEL lo"));
@@ -418,6 +437,7 @@ TEST_F(CniTest, DelUsesTheCachedConfigAndIsIdempotent) {
 
   // No cache and no configuration: nothing to do, not an error.
   ASSERT_TRUE(RemoveFile(conf_ + "/10-other.conflist").ok());
+  AwaitName(*net, "");
   ClearCalls();
   EXPECT_TRUE(net->Del(d).ok());
   EXPECT_TRUE(Calls().empty());
@@ -485,6 +505,7 @@ TEST_F(CniTest, CheckIsSkippedBefore040AndWhenDisabled) {
   json l = List("net2", {{{"type", "p1"}}});
   l["disableCheck"] = true;
   Conf("05-net.conflist", l);
+  AwaitName(*net, "net2");
   ASSERT_TRUE(net->Add(Att()).ok());
   ClearCalls();
   EXPECT_TRUE(net->Check(Att()).ok());
