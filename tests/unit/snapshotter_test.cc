@@ -19,7 +19,7 @@
 namespace tether {
 namespace {
 
-struct Entry {
+struct TarEntry {
   std::string path;
   std::string data;  // regular file content
   bool dir = false;
@@ -31,7 +31,7 @@ la_ssize_t Append(archive*, void* client, const void* buf, size_t n) {
 }
 
 // An uncompressed tar layer.
-std::string Layer(const std::vector<Entry>& entries) {
+std::string Layer(const std::vector<TarEntry>& entries) {
   std::string out;
   archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
@@ -65,7 +65,7 @@ class SnapshotterTest : public ::testing::Test {
   }
 
   // Writes the layer blob; returns {path, diff id}.
-  std::pair<std::string, std::string> Blob(const std::vector<Entry>& entries) {
+  std::pair<std::string, std::string> Blob(const std::vector<TarEntry>& entries) {
     std::string tar = Layer(entries);
     std::string path = dir_ + "/blob-" + NewId().substr(0, 8);
     EXPECT_TRUE(WriteFileAtomic(path, tar).ok());
@@ -73,7 +73,7 @@ class SnapshotterTest : public ::testing::Test {
   }
 
   // Commits layers bottom to top; returns their chain ids.
-  std::vector<std::string> CommitAll(const std::vector<std::vector<Entry>>& layers) {
+  std::vector<std::string> CommitAll(const std::vector<std::vector<TarEntry>>& layers) {
     std::vector<std::string> blobs, diff_ids;
     for (const auto& l : layers) {
       auto [path, diff_id] = Blob(l);
@@ -145,7 +145,7 @@ TEST_F(SnapshotterTest, CommitVerifiesTheDiffId) {
 
 TEST_F(SnapshotterTest, ConcurrentCommitsOfOneChain) {
   if (!Root()) GTEST_SKIP() << "needs root";
-  std::vector<Entry> entries;
+  std::vector<TarEntry> entries;
   for (int i = 0; i < 200; ++i) entries.push_back({.path = "d/f" + std::to_string(i), .data = "y"});
   auto [blob, diff_id] = Blob(entries);
   std::vector<absl::Status> results(4);
@@ -243,7 +243,7 @@ INSTANTIATE_TEST_SUITE_P(Methods, OverlayTest,
 
 TEST_F(SnapshotterTest, ManyLayersBeyondTheMountOptionPage) {
   if (!Root()) GTEST_SKIP() << "needs root";
-  std::vector<std::vector<Entry>> layers;
+  std::vector<std::vector<TarEntry>> layers;
   for (int i = 0; i < 50; ++i) {
     layers.push_back({{.path = "l" + std::to_string(i), .data = std::to_string(i)},
                       {.path = "top", .data = std::to_string(i)}});
