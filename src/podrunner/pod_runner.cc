@@ -137,7 +137,7 @@ PodStatusRow PodRunner::Status() const {
     row.status = init_done_ ? (any_failed ? "Error" : "Failed") : "Init:Error";
   } else if (sandbox_id_.empty()) {
     row.status = "Pending";
-  } else if (!init_done_) {
+  } else if (!init_done_ && n_init > 0) {
     row.status =
         init_backoff ? "Init:CrashLoopBackOff" : absl::StrCat("Init:", init_completed, "/", n_init);
   } else if (backoff) {

@@ -173,6 +173,7 @@ void StaticPods::Stop(StopMode mode) {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (mode == StopMode::kStopPods) {
+      stopping_ = true;
       for (auto& [_, s] : slots_) {
         if (s->wanted) {
           s->wanted.reset();
@@ -421,7 +422,12 @@ void StaticPods::Work(Slot* s) {
         }
         l.lock();
         if (s->gen == last || detach_) {
-          spdlog::info("static pods: {}/{} removed; its pod is gone", dir_, s->file);
+          if (stopping_) {
+            spdlog::info("static pods: {}/{}: its pod is stopped (the watcher stops)", dir_,
+                         s->file);
+          } else {
+            spdlog::info("static pods: {}/{} removed; its pod is gone", dir_, s->file);
+          }
           s->sandbox_id.clear();
           s->done = true;
           break;

@@ -145,6 +145,7 @@ class StaticPods {
   std::mutex mu_;
   std::condition_variable cv_;
   bool detach_ = false;
+  bool stopping_ = false;  // Stop(kStopPods): every pod goes, its file or not
   std::map<std::string, std::unique_ptr<Slot>> slots_;  // by file name
 };
 

@@ -412,6 +412,16 @@ TEST_F(PodRunnerTest, SidecarRestartsWhileTheAppRuns) {
   EXPECT_EQ(runtime_.Count("Create side1"), 3);
 }
 
+// A pod without init containers never shows "Init:0/0": as kubectl, Pending, then
+// ContainerCreating until its containers run.
+TEST_F(PodRunnerTest, NoInitContainersNoInitStatus) {
+  PodRunner runner(&runtime_, Manifest("  containers: [{name: app1, image: x:1}]"), Options());
+  auto phase = RunUntil(runner, [&] { return !runtime_.Named("app1").empty(); });
+  ASSERT_TRUE(phase.ok()) << phase.status();
+  for (const auto& s : statuses_) EXPECT_FALSE(absl::StartsWith(s, "Init:")) << s;
+  EXPECT_THAT(statuses_, ::testing::Contains("Running"));
+}
+
 TEST_F(PodRunnerTest, InitFailureWithRestartNeverFailsThePod) {
   runtime_.scripts["init1"] = {{absl::Milliseconds(200), 3}};
   PodRunner runner(&runtime_,
