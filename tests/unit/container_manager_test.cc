@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "image/image_provider.h"
 #include "image/snapshotter.h"
+#include "manager_fakes.h"
 #include "network/cni.h"
 #include "oci/monitor.h"
 #include "oci/runtime.h"
@@ -31,6 +32,9 @@
 
 namespace tether {
 namespace {
+
+using fake::FakeMonitor;
+using fake::NoNetwork;
 
 // `runc kill` stands in for the container dying: the test decides what happens.
 class FakeRuntime : public OciRuntime {
@@ -54,22 +58,6 @@ class FakeRuntime : public OciRuntime {
 
  private:
   std::string path_ = "/bin/false", root_ = "/nonexistent";
-};
-
-class FakeMonitor : public Monitor {
- public:
-  absl::StatusOr<MonitorStarted> Create(const MonitorSpec&) override {
-    return MonitorStarted{.container_pid = 0, .monitor_pid = 0};
-  }
-};
-
-class NoNetwork : public CniNetwork {
- public:
-  absl::Status Ready() override { return absl::OkStatus(); }
-  absl::StatusOr<CniResult> Add(const CniAttachment&) override { return CniResult{}; }
-  absl::Status Del(const CniAttachment&) override { return absl::OkStatus(); }
-  absl::Status Check(const CniAttachment&) override { return absl::OkStatus(); }
-  std::string NetworkName() override { return "none"; }
 };
 
 class NoImages : public ImageProvider {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "manager_fakes.h"
 #include "network/cni.h"
 #include "oci/monitor.h"
 #include "oci/runtime.h"
@@ -15,6 +16,9 @@
 
 namespace tether {
 namespace {
+
+using fake::FakeMonitor;
+using fake::NoNetwork;
 
 class CountingRuntime : public OciRuntime {
  public:
@@ -44,23 +48,6 @@ class CountingRuntime : public OciRuntime {
 
  private:
   std::string path_ = "/bin/false", root_ = "/nonexistent";
-};
-
-// The pause "exited" at once: pid 0 is no process, so Stop finds nothing to kill.
-class FakeMonitor : public Monitor {
- public:
-  absl::StatusOr<MonitorStarted> Create(const MonitorSpec&) override {
-    return MonitorStarted{.container_pid = 0, .monitor_pid = 0};
-  }
-};
-
-class NoNetwork : public CniNetwork {
- public:
-  absl::Status Ready() override { return absl::OkStatus(); }
-  absl::StatusOr<CniResult> Add(const CniAttachment&) override { return CniResult{}; }
-  absl::Status Del(const CniAttachment&) override { return absl::OkStatus(); }
-  absl::Status Check(const CniAttachment&) override { return absl::OkStatus(); }
-  std::string NetworkName() override { return "none"; }
 };
 
 class SandboxManagerTest : public ::testing::Test {
