@@ -64,6 +64,18 @@ absl::Status PrintMessage(CommandEnv& env, const google::protobuf::Message& mess
   return absl::OkStatus();
 }
 
+absl::Status PrintStatusEntries(CommandEnv& env, const std::vector<nlohmann::json>& entries,
+                                absl::string_view format) {
+  auto text = RenderStatusEntries(entries, format);
+  if (!text.ok()) return text.status();
+  env.out() << *text;
+  return absl::OkStatus();
+}
+
+absl::Status Annotate(absl::string_view what, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
+}
+
 absl::StatusOr<absl::Duration> CallTimeout(CommandEnv& env) {
   return ParseTimeout(env.globals().timeout);
 }
@@ -98,6 +110,7 @@ void BuildApp(CLI::App& app, CommandEnv& env) {
   RegisterImageCommands(app, env);
   RegisterImportCommand(app, env);
   RegisterContainerCommands(app, env);
+  RegisterStatsCommands(app, env);
   RegisterStreamCommands(app, env);
   RegisterPlayCommands(app, env);
   RegisterDebugCommands(app, env);

@@ -13,11 +13,13 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "nlohmann/json.hpp"
 #include "tetherctl/client.h"
 #include "tetherctl/output.h"
 
@@ -137,6 +139,14 @@ inline constexpr absl::Duration kNoDeadline = absl::Hours(24 * 365);
 absl::Status PrintMessage(CommandEnv& env, const google::protobuf::Message& message,
                           absl::string_view format);
 
+// Prints RenderStatusEntries(entries, format) (output.h): what inspect, inspectp, inspecti and
+// info print for -o json / -o yaml.
+absl::Status PrintStatusEntries(CommandEnv& env, const std::vector<nlohmann::json>& entries,
+                                absl::string_view format);
+
+// `status` with "<what>: " before its message, same code.
+absl::Status Annotate(absl::string_view what, const absl::Status& status);
+
 // The global --timeout as a duration.
 absl::StatusOr<absl::Duration> CallTimeout(CommandEnv& env);
 
@@ -158,8 +168,10 @@ void RegisterPodCommands(CLI::App& app, CommandEnv& env);
 void RegisterImageCommands(CLI::App& app, CommandEnv& env);
 // import (load an image archive without a registry; import_command.cc)
 void RegisterImportCommand(CLI::App& app, CommandEnv& env);
-// create, run, start, stop, rm, ps, inspect, logs, stats, statsp, update
+// create, run, start, stop, rm, ps, inspect, logs, update
 void RegisterContainerCommands(CLI::App& app, CommandEnv& env);
+// stats, statsp (stats_commands.cc)
+void RegisterStatsCommands(CLI::App& app, CommandEnv& env);
 // exec, attach, port-forward (stream_commands.cc; the streaming client is stream_client.h)
 void RegisterStreamCommands(CLI::App& app, CommandEnv& env);
 // play (run a Kubernetes Pod manifest; play_command.cc)

@@ -1,12 +1,11 @@
-// Container commands: create, run, start, stop, rm, ps, inspect, logs, stats, statsp, update
-// (exec and attach: stream_commands.cc).
+// Container commands: create, run, start, stop, rm, ps, inspect, logs, update
+// (exec and attach: stream_commands.cc; stats and statsp: stats_commands.cc).
 #include <algorithm>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -22,10 +21,6 @@ namespace tether::ctl {
 namespace {
 
 using Stub = runtime::v1::RuntimeService::StubInterface;
-
-absl::Status Annotate(absl::string_view what, const absl::Status& status) {
-  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
-}
 
 // A Go-style duration flag ("30s", "2m"); empty: zero.
 absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view flag, absl::string_view text) {
@@ -472,10 +467,7 @@ absl::Status Inspect(CommandEnv& env, const InspectOptions& options) {
     entries.push_back(*std::move(entry));
   }
   if (options.output == kOutputTable) return absl::OkStatus();
-  auto text = RenderStatusEntries(entries, options.output);
-  if (!text.ok()) return text.status();
-  env.out() << *text;
-  return absl::OkStatus();
+  return PrintStatusEntries(env, entries, options.output);
 }
 
 // --- logs -----------------------------------------------------------------------------------
@@ -539,113 +531,6 @@ absl::Status Logs(CommandEnv& env, const LogsOptions& options) {
   env.out().flush();
   env.err().flush();
   return read;
-}
-
-// --- stats, statsp --------------------------------------------------------------------------
-
-struct StatsOptions {
-  std::string arg_id;
-  std::string id;
-  bool all = false;
-  std::string pod_id;
-  std::vector<std::string> labels;
-  std::string output = std::string(kOutputTable);
-  int seconds = 1;
-  bool watch = false;
-};
-
-absl::StatusOr<runtime::v1::ListContainerStatsResponse> ListContainerStats(
-    CommandEnv& env, const runtime::v1::ListContainerStatsRequest& request) {
-  auto response = CallRuntime(env, &Stub::ListContainerStats, request, "get container stats");
-  if (!response.ok()) return response.status();
-  std::stable_sort(
-      response->mutable_stats()->begin(), response->mutable_stats()->end(),
-      [](const auto& a, const auto& b) { return a.attributes().id() < b.attributes().id(); });
-  return response;
-}
-
-// Sleeps for the sampling period of stats / statsp.
-void Sample(int seconds) {
-  if (seconds > 0) std::this_thread::sleep_for(std::chrono::seconds(seconds));
-}
-
-// "\033[2J\033[H": crictl clears the screen before each table; tetherctl only does so with
-// --watch, so that a single table can be piped.
-constexpr char kClearScreen[] = "\033[2J\033[H";
-
-absl::Status Stats(CommandEnv& env, const StatsOptions& options) {
-  runtime::v1::ListContainerStatsRequest request;
-  auto* filter = request.mutable_filter();
-  filter->set_id(options.id.empty() ? options.arg_id : options.id);
-  filter->set_pod_sandbox_id(options.pod_id);
-  auto labels = ParseLabels(options.labels);
-  if (!labels.ok()) return labels.status();
-  filter->mutable_label_selector()->insert(labels->begin(), labels->end());
-  do {
-    auto first = ListContainerStats(env, request);
-    if (!first.ok()) return first.status();
-    if (options.output == kOutputJson || options.output == kOutputYaml) {
-      if (absl::Status s = PrintMessage(env, *first, options.output); !s.ok()) return s;
-      if (options.watch) Sample(options.seconds);
-      continue;
-    }
-    Sample(options.seconds);
-    auto second = ListContainerStats(env, request);
-    if (!second.ok()) return second.status();
-    auto table = ContainerStatsTable(*first, *second, options.all);
-    if (!table.ok()) return Annotate("get container stats", table.status());
-    if (options.watch) env.out() << kClearScreen;
-    env.out() << *table;
-    env.out().flush();
-  } while (options.watch);
-  return absl::OkStatus();
-}
-
-struct StatspOptions {
-  std::string arg_id;
-  std::string id;
-  std::vector<std::string> labels;
-  std::string output = std::string(kOutputTable);
-  int seconds = 1;
-  bool watch = false;
-};
-
-absl::StatusOr<runtime::v1::ListPodSandboxStatsResponse> ListPodStats(
-    CommandEnv& env, const runtime::v1::ListPodSandboxStatsRequest& request) {
-  auto response = CallRuntime(env, &Stub::ListPodSandboxStats, request,
-                              "get pod stats: list pod sandbox stats");
-  if (!response.ok()) return response.status();
-  std::stable_sort(
-      response->mutable_stats()->begin(), response->mutable_stats()->end(),
-      [](const auto& a, const auto& b) { return a.attributes().id() < b.attributes().id(); });
-  return response;
-}
-
-absl::Status Statsp(CommandEnv& env, const StatspOptions& options) {
-  runtime::v1::ListPodSandboxStatsRequest request;
-  auto* filter = request.mutable_filter();
-  filter->set_id(options.id.empty() ? options.arg_id : options.id);
-  auto labels = ParseLabels(options.labels);
-  if (!labels.ok()) return Annotate("parse pod labels", labels.status());
-  filter->mutable_label_selector()->insert(labels->begin(), labels->end());
-  do {
-    auto first = ListPodStats(env, request);
-    if (!first.ok()) return first.status();
-    if (options.output == kOutputJson || options.output == kOutputYaml) {
-      if (absl::Status s = PrintMessage(env, *first, options.output); !s.ok()) return s;
-      if (options.watch) Sample(options.seconds);
-      continue;
-    }
-    Sample(options.seconds);
-    auto second = ListPodStats(env, request);
-    if (!second.ok()) return second.status();
-    auto table = PodStatsTable(*first, *second);
-    if (!table.ok()) return Annotate("get pod stats", table.status());
-    if (options.watch) env.out() << kClearScreen;
-    env.out() << *table;
-    env.out().flush();
-  } while (options.watch);
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -776,45 +661,6 @@ void RegisterContainerCommands(CLI::App& app, CommandEnv& env) {
                    "for 42 minutes)");
   logs->add_flag("-t,--timestamps", logs_options->timestamps, "Show timestamps");
   logs->callback([&env, logs_options] { env.Run([&] { return Logs(env, *logs_options); }); });
-
-  // stats
-  auto stats_options = std::make_shared<StatsOptions>();
-  CLI::App* stats = app.add_subcommand("stats", "List container(s) resource usage statistics");
-  stats->add_option("ID", stats_options->arg_id, "Container id");
-  stats->add_flag("-a,--all", stats_options->all,
-                  "Show all containers (default shows just running)");
-  stats->add_option("--id", stats_options->id, "Filter by container id");
-  stats->add_option("-p,--pod", stats_options->pod_id, "Filter by pod id");
-  stats->add_option("--label", stats_options->labels, "Filter by key=value label (repeatable)")
-      ->allow_extra_args(false);
-  stats->add_option("-o,--output", stats_options->output, "Output format, one of: json|yaml|table")
-      ->check(CLI::IsMember(OutputFormats()))
-      ->capture_default_str();
-  stats
-      ->add_option("-s,--seconds", stats_options->seconds,
-                   "Sample duration for CPU usage in seconds")
-      ->capture_default_str();
-  stats->add_flag("-w,--watch", stats_options->watch, "Watch container resources");
-  stats->callback([&env, stats_options] { env.Run([&] { return Stats(env, *stats_options); }); });
-
-  // statsp
-  auto statsp_options = std::make_shared<StatspOptions>();
-  CLI::App* statsp = app.add_subcommand("statsp", "List pod statistics");
-  statsp->add_option("ID", statsp_options->arg_id, "Pod id");
-  statsp->add_option("--id", statsp_options->id, "Filter by pod id");
-  statsp->add_option("--label", statsp_options->labels, "Filter by key=value label (repeatable)")
-      ->allow_extra_args(false);
-  statsp
-      ->add_option("-o,--output", statsp_options->output, "Output format, one of: json|yaml|table")
-      ->check(CLI::IsMember(OutputFormats()))
-      ->capture_default_str();
-  statsp
-      ->add_option("-s,--seconds", statsp_options->seconds,
-                   "Sample duration for CPU usage in seconds")
-      ->capture_default_str();
-  statsp->add_flag("-w,--watch", statsp_options->watch, "Watch pod resources");
-  statsp->callback(
-      [&env, statsp_options] { env.Run([&] { return Statsp(env, *statsp_options); }); });
 }
 
 }  // namespace tether::ctl

@@ -151,10 +151,7 @@ absl::Status Inspecti(CommandEnv& env, const InspectiOptions& options) {
     entries.push_back(*std::move(entry));
   }
   if (options.output == kOutputTable) return absl::OkStatus();
-  auto text = RenderStatusEntries(entries, options.output);
-  if (!text.ok()) return text.status();
-  env.out() << *text;
-  return absl::OkStatus();
+  return PrintStatusEntries(env, entries, options.output);
 }
 
 // --- rmi ------------------------------------------------------------------------------------
@@ -255,10 +252,7 @@ absl::Status ImageFsInfo(CommandEnv& env, const std::string& output) {
   if (!status.ok()) return status.status();
   auto entry = StatusEntry(nlohmann::json::parse(status->dump()), nullptr, {});
   if (!entry.ok()) return entry.status();
-  auto text = RenderStatusEntries({*entry}, output);
-  if (!text.ok()) return text.status();
-  env.out() << *text;
-  return absl::OkStatus();
+  return PrintStatusEntries(env, {*entry}, output);
 }
 
 }  // namespace

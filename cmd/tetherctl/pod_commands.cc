@@ -14,10 +14,6 @@ namespace {
 
 using Stub = runtime::v1::RuntimeService::StubInterface;
 
-absl::Status Annotate(absl::string_view what, const absl::Status& status) {
-  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
-}
-
 // --- runp -----------------------------------------------------------------------------------
 
 struct RunpOptions {
@@ -161,10 +157,7 @@ absl::Status Inspectp(CommandEnv& env, const InspectpOptions& options) {
     entries.push_back(*std::move(entry));
   }
   if (options.output == kOutputTable) return absl::OkStatus();
-  auto text = RenderStatusEntries(entries, options.output);
-  if (!text.ok()) return text.status();
-  env.out() << *text;
-  return absl::OkStatus();
+  return PrintStatusEntries(env, entries, options.output);
 }
 
 // --- stopp, rmp -----------------------------------------------------------------------------

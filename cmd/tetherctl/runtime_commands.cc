@@ -55,10 +55,7 @@ absl::Status Info(CommandEnv& env, const InfoOptions& options) {
     return absl::Status(entry.status().code(),
                         absl::StrCat("getting status of runtime: ", entry.status().message()));
   }
-  auto text = RenderStatusEntries({*entry}, options.output);
-  if (!text.ok()) return text.status();
-  env.out() << *text;
-  return absl::OkStatus();
+  return PrintStatusEntries(env, {*entry}, options.output);
 }
 
 }  // namespace

@@ -11,11 +11,14 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "tests/e2e/harness.h"
 #include "util/fd.h"
 #include "util/file.h"
 #include "util/id.h"
+#include "util/process.h"
 
 namespace tether::e2e {
 namespace {
@@ -310,8 +313,24 @@ TEST_F(StatsE2E, PodStatsSumContainersAndCountNetwork) {
   EXPECT_EQ(ids(PList(f)), (std::set<std::string>{pod}));
   EXPECT_EQ(PStats(other, nullptr).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(PStats("00000000deadbeef", nullptr).error_code(), grpc::StatusCode::NOT_FOUND);
-  (void)hog;
-  (void)idle;
+
+  // tetherctl stats / statsp, as crictl's: a table from two samples, or the answer as JSON.
+  auto ctl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {TETHERCTL_PATH, "--runtime-endpoint", "unix://" + d.socket()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunProcess({.argv = argv, .timeout = std::chrono::seconds(60)});
+    EXPECT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->err : r.status().ToString());
+    return r.ok() ? r->out : std::string();
+  };
+  std::string table = ctl({"stats", "-s", "1", "-p", pod});
+  EXPECT_TRUE(absl::StrContains(table, "CPU %")) << table;
+  EXPECT_TRUE(absl::StrContains(table, hog.substr(0, 13))) << table;
+  EXPECT_TRUE(absl::StrContains(table, idle.substr(0, 13))) << table;
+  std::string pods = ctl({"statsp", "-o", "json", pod});
+  auto json = nlohmann::json::parse(pods, nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << pods;
+  ASSERT_EQ(json["stats"].size(), 1u) << pods;
+  EXPECT_EQ(json["stats"][0]["attributes"]["id"], pod) << pods;
 }
 
 // With a cgroup_parent the pod's numbers come from its own cgroup (the pause's parent).
