@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "podrunner/pod_runner.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/pty_process.h"
 #include "util/fd.h"
 #include "util/file.h"
 #include "util/process.h"
@@ -371,50 +371,21 @@ TEST_F(StaticPodsE2E, DebugInteractiveWithATerminal) {
   ASSERT_TRUE(d.Start().ok()) << d.Log();
   auto started = StartDebugTarget(d);
   ASSERT_TRUE(started.ok()) << started.status() << d.Log();
-  std::vector<std::string> argv = {
-      TETHERCTL_PATH,       "-r",       d.socket(), "debug", "debugme", "--image",
-      TestImage("busybox"), "--target", "app",      "-it",   "--",      "sh"};
-  int master = -1;
-  winsize ws{};
-  ws.ws_row = 27;
-  ws.ws_col = 93;
-  pid_t pid = forkpty(&master, nullptr, nullptr, &ws);
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  Fd m(master);
-  std::string seen;
-  auto read_until = [&](const std::string& needle) {
-    absl::Time deadline = absl::Now() + absl::Seconds(60);
-    while (!absl::StrContains(seen, needle) && absl::Now() < deadline) {
-      pollfd p{m.get(), POLLIN, 0};
-      if (poll(&p, 1, 200) <= 0) continue;
-      char b[1024];
-      ssize_t n = read(m.get(), b, sizeof b);
-      if (n <= 0) return false;  // EIO: tetherctl is gone
-      seen.append(b, static_cast<size_t>(n));
-    }
-    return absl::StrContains(seen, needle);
-  };
-  ASSERT_TRUE(read_until("try pressing enter")) << seen;
+  auto tty = PtyProcess::Start({TETHERCTL_PATH, "-r", d.socket(), "debug", "debugme", "--image",
+                                TestImage("busybox"), "--target", "app", "-it", "--", "sh"},
+                               27, 93);
+  ASSERT_TRUE(tty.ok()) << tty.status();
+  ASSERT_TRUE(tty->ReadUntil("try pressing enter", absl::Seconds(60))) << tty->seen();
   // Typed before or after the attach is made, it reaches the remote shell.
-  std::string cmd = "stty size; ps -o pid,args; echo mark-$((40+2))\r";
-  ASSERT_EQ(write(m.get(), cmd.data(), cmd.size()), static_cast<ssize_t>(cmd.size()));
-  ASSERT_TRUE(read_until("mark-42")) << seen;
-  EXPECT_TRUE(absl::StrContains(seen, "27 93")) << seen;
-  EXPECT_TRUE(absl::StrContains(seen, "1 sleep 1234")) << seen;  // the target's process
-  cmd = "exit 5\r";
-  ASSERT_EQ(write(m.get(), cmd.data(), cmd.size()), static_cast<ssize_t>(cmd.size()));
-  read_until("\x01never");  // to EOF
-  int st = 0;
-  ASSERT_EQ(waitpid(pid, &st, 0), pid);
-  ASSERT_TRUE(WIFEXITED(st)) << st;
-  EXPECT_EQ(WEXITSTATUS(st), 5) << seen;
+  ASSERT_TRUE(tty->Type("stty size; ps -o pid,args; echo mark-$((40+2))\r"));
+  ASSERT_TRUE(tty->ReadUntil("mark-42", absl::Seconds(60))) << tty->seen();
+  EXPECT_TRUE(absl::StrContains(tty->seen(), "27 93")) << tty->seen();
+  EXPECT_TRUE(absl::StrContains(tty->seen(), "1 sleep 1234")) << tty->seen();  // the target's
+  ASSERT_TRUE(tty->Type("exit 5\r"));
+  tty->ReadToEnd(absl::Seconds(60));
+  auto code = tty->Wait();
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 5) << tty->seen();
   auto left = Containers(d, started->pod);
   ASSERT_EQ(left.size(), 1u);
   EXPECT_EQ(left[0].id(), started->app);

@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pty.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -23,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/pty_process.h"
 #include "util/fd.h"
 #include "util/file.h"
 #include "util/process.h"
@@ -203,52 +203,22 @@ TEST_F(TetherctlStreamE2E, ExecWithATtyOnAPseudoTerminal) {
   ASSERT_FALSE(cid.empty());
   for (std::string transport : {"spdy", "websocket"}) {
     SCOPED_TRACE(transport);
-    auto argv = Argv({"exec", "-it", "--transport", transport, cid, "sh"});
-    int master = -1;
-    winsize ws{};
-    ws.ws_row = 31;
-    ws.ws_col = 97;
-    pid_t pid = forkpty(&master, nullptr, nullptr, &ws);
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-    Fd m(master);
-    std::string seen;
-    auto read_until = [&](const std::string& needle) {
-      auto deadline = Clock::now() + std::chrono::seconds(20);
-      while (!absl::StrContains(seen, needle) && Clock::now() < deadline) {
-        pollfd p{m.get(), POLLIN, 0};
-        if (poll(&p, 1, 200) <= 0) continue;
-        char b[1024];
-        ssize_t n = read(m.get(), b, sizeof b);
-        if (n <= 0) return false;  // EIO: the child is gone
-        seen.append(b, static_cast<size_t>(n));
-      }
-      return absl::StrContains(seen, needle);
-    };
-    ASSERT_TRUE(read_until("# ")) << seen;  // the remote shell's prompt
-    std::string cmd = "stty size; echo mark-$((40+2))\r";
-    ASSERT_EQ(write(m.get(), cmd.data(), cmd.size()), static_cast<ssize_t>(cmd.size()));
-    ASSERT_TRUE(read_until("mark-42")) << seen;
-    EXPECT_TRUE(absl::StrContains(seen, "31 97")) << seen;
+    auto tty =
+        PtyProcess::Start(Argv({"exec", "-it", "--transport", transport, cid, "sh"}), 31, 97);
+    ASSERT_TRUE(tty.ok()) << tty.status();
+    ASSERT_TRUE(tty->ReadUntil("# ", absl::Seconds(20))) << tty->seen();  // the shell's prompt
+    ASSERT_TRUE(tty->Type("stty size; echo mark-$((40+2))\r"));
+    ASSERT_TRUE(tty->ReadUntil("mark-42", absl::Seconds(20))) << tty->seen();
+    EXPECT_TRUE(absl::StrContains(tty->seen(), "31 97")) << tty->seen();
     // A resize of our terminal (SIGWINCH to tetherctl) reaches the remote one.
-    ws.ws_row = 20;
-    ws.ws_col = 80;
-    ASSERT_EQ(ioctl(m.get(), TIOCSWINSZ, &ws), 0);
+    ASSERT_TRUE(tty->Resize(20, 80));
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    cmd = "stty size; exit 7\r";
-    ASSERT_EQ(write(m.get(), cmd.data(), cmd.size()), static_cast<ssize_t>(cmd.size()));
-    read_until("\x01never");  // to EOF
-    EXPECT_TRUE(absl::StrContains(seen, "20 80")) << seen;
-    int st = 0;
-    ASSERT_EQ(waitpid(pid, &st, 0), pid);
-    ASSERT_TRUE(WIFEXITED(st)) << st;
-    EXPECT_EQ(WEXITSTATUS(st), 7) << seen;
+    ASSERT_TRUE(tty->Type("stty size; exit 7\r"));
+    tty->ReadToEnd(absl::Seconds(20));
+    EXPECT_TRUE(absl::StrContains(tty->seen(), "20 80")) << tty->seen();
+    auto code = tty->Wait();
+    ASSERT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(*code, 7) << tty->seen();
   }
 }
 
