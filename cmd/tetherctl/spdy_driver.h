@@ -54,7 +54,7 @@ class SpdyDriver {
       if (sent) boost::asio::post(io_, std::move(sent));
       return;
     }
-    if (sent) waiting_.emplace_back(id, std::move(sent));
+    if (sent) sent_.Add(id, std::move(sent));
     Flush();
   }
   void CloseSend(StreamId id) {
@@ -130,15 +130,7 @@ class SpdyDriver {
 
   void Flush() {
     if (closed_) return;
-    std::vector<Callback> ready;
-    for (auto it = waiting_.begin(); it != waiting_.end();) {
-      if (session_.QueuedBytes(it->first) == 0) {
-        ready.push_back(std::move(it->second));
-        it = waiting_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    std::vector<Callback> ready = sent_.TakeReady(session_);
     if (!session_.HasOutput()) {
       for (auto& cb : ready) boost::asio::post(io_, std::move(cb));
       return;
@@ -159,7 +151,7 @@ class SpdyDriver {
   Link& link_;
   Handler h_;
   spdy::ClientSession session_;
-  std::deque<std::pair<StreamId, Callback>> waiting_;
+  spdy::SentCallbacks<Callback> sent_;
   bool closed_ = false;
 };
 

@@ -208,7 +208,7 @@ class SpdyConnection : public Transport,
       if (sent) asio::post(ex_, std::move(sent));
       return;
     }
-    if (sent) waiting_.push_back({ch, std::move(sent)});
+    if (sent) sent_.Add(ch, std::move(sent));
     Flush();
   }
 
@@ -529,15 +529,7 @@ class SpdyConnection : public Transport,
   void Flush() {
     if (closed_ || writing_) return;
     if (!got_client_bytes_) return;  // nothing goes out before the client's first frame
-    std::vector<Callback> ready;
-    for (auto it = waiting_.begin(); it != waiting_.end();) {
-      if (session_.QueuedBytes(it->first) == 0) {
-        ready.push_back(std::move(it->second));
-        it = waiting_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    std::vector<Callback> ready = sent_.TakeReady(session_);
     if (!session_.HasOutput()) {
       for (auto& cb : ready) asio::post(ex_, std::move(cb));
       if (finishing_) Linger();
@@ -584,7 +576,7 @@ class SpdyConnection : public Transport,
       if (p.timer) p.timer->cancel();
     }
     pending_.clear();
-    waiting_.clear();
+    sent_.Clear();
     early_.clear();
     if (auto h = std::move(handler_)) h->OnTransportClosed();
     link_->Close();
@@ -611,7 +603,7 @@ class SpdyConnection : public Transport,
   std::vector<Early> early_;
   size_t early_bytes_ = 0;
   std::map<std::string, PendingPair> pending_;
-  std::deque<std::pair<spdy::StreamId, Callback>> waiting_;
+  spdy::SentCallbacks<Callback> sent_;
   size_t inflight_ = 0;
   bool started_ = false, got_client_bytes_ = false;
   bool reading_ = false, paused_ = false, read_eof_ = false, writing_ = false;

@@ -38,9 +38,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -257,6 +259,31 @@ class ServerSession : public Session {
   absl::Status RejectStream(StreamId id, RstStatus status = RstStatus::kRefusedStream) {
     return RejectStreamImpl(id, status);
   }
+};
+
+// Completions of SendData for writers that want back-pressure: a callback added after sending
+// on a stream is ready once that stream has nothing left queued in the session.
+template <class Callback>
+class SentCallbacks {
+ public:
+  void Add(StreamId id, Callback callback) { waiting_.emplace_back(id, std::move(callback)); }
+  // The ready callbacks, in the order they were added; they are no longer held.
+  std::vector<Callback> TakeReady(const Session& session) {
+    std::vector<Callback> ready;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (session.QueuedBytes(it->first) == 0) {
+        ready.push_back(std::move(it->second));
+        it = waiting_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return ready;
+  }
+  void Clear() { waiting_.clear(); }
+
+ private:
+  std::deque<std::pair<StreamId, Callback>> waiting_;
 };
 
 }  // namespace tether::spdy
