@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Breaks a process's /proc/PID/smaps down by mapping: one row per library (all its segments
-summed), the heap, anonymous mappings and thread stacks. Figures in KiB.
+"""Breaks a process's /proc/PID/smaps down by mapping: one row per mapped file (all its segments
+summed), the heap, and anonymous mappings (malloc arenas, thread stacks), biggest Rss first; then
+the threads by name. Figures in KiB. docs/benchmarks.md, "Where tetherd's memory goes".
 
     sudo bench/smaps.py PID [--top=N]
 """
@@ -17,16 +18,6 @@ def main():
     for a in sys.argv[2:]:
         if a.startswith("--top="):
             top = int(a.split("=", 1)[1])
-    # Thread stacks: each thread's stack pointer lies in one anonymous mapping.
-    stack_ranges = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            sp = int(fields[26])  # kstkesp (0 unless the kernel exposes it)
-        except (OSError, IndexError, ValueError):
-            sp = 0
-        stack_ranges.append((tid, sp))
     rows = collections.OrderedDict()
     cur = None
     keys = ("Rss", "Pss", "Private_Dirty", "Anonymous", "Size")
@@ -38,10 +29,9 @@ def main():
                 name = parts[5] if len(parts) > 5 else ""
                 perms = parts[1]
                 if not name:
-                    # glibc thread stacks: a rw mapping right after a ---p guard page.
-                    name = "[anon]"
-                if name == "[anon]" and perms == "---p":
-                    name = "[anon guard]"
+                    # Heap arenas, thread stacks (8 MiB each) and other anonymous memory; their
+                    # ---p parts (guard pages, reserved arena space) are never resident.
+                    name = "[anon guard]" if perms == "---p" else "[anon]"
                 base = os.path.basename(name) if name.startswith("/") else name
                 cur = rows.setdefault(base, collections.Counter())
                 cur["maps"] += 1
@@ -66,8 +56,9 @@ def main():
     print(f"{'TOTAL':44} {total['maps']:4} {total['Size']:8} {total['Rss']:7} {total['Pss']:7} "
           f"{total['Private_Dirty']:9} {total['Anonymous']:7}")
     libs = sum(1 for n in rows if ".so" in n)
-    print(f"shared objects: {libs}; threads: {len(stack_ranges)}")
-    for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+    tids = sorted(os.listdir(f"/proc/{pid}/task"), key=int)
+    print(f"shared objects: {libs}; threads: {len(tids)}")
+    for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/comm") as f:
                 comm = f.read().strip()
