@@ -174,7 +174,7 @@ void PrintRows(std::ostream& out) {
 // ---- memory of a process ----------------------------------------------------------------------
 
 struct Mem {
-  long rss_kb = 0, hwm_kb = 0, pss_kb = 0;
+  long rss_kb = 0, hwm_kb = 0, pss_kb = 0, anon_kb = 0, threads = 0;
 };
 
 long FieldKb(const std::string& text, const std::string& key) {
@@ -195,6 +195,8 @@ Mem MemOf(pid_t pid) {
   if (status.ok()) {
     m.rss_kb = FieldKb(*status, "VmRSS:");
     m.hwm_kb = FieldKb(*status, "VmHWM:");
+    m.anon_kb = FieldKb(*status, "RssAnon:");
+    m.threads = FieldKb(*status, "Threads:");
   }
   auto rollup = ReadFile(absl::StrCat("/proc/", pid, "/smaps_rollup"));
   if (rollup.ok()) m.pss_kb = FieldKb(*rollup, "Pss:");
@@ -929,10 +931,12 @@ int Main(int argc, char** argv) {
   std::cout << "\n## tether_bench results\n\n";
   std::cout << "Machine: " << MachineLine() << "\n\n";
   PrintRows(std::cout);
-  std::cout << "\n| tetherd memory | VmRSS | Pss | VmHWM |\n|---|---:|---:|---:|\n";
+  std::cout << "\n| tetherd memory | VmRSS | of which RssAnon | Pss | VmHWM | threads |\n"
+               "|---|---:|---:|---:|---:|---:|\n";
   for (const auto& [what, m] : g_mem) {
-    std::cout << absl::StrFormat("| %s | %.1f MiB | %.1f MiB | %.1f MiB |\n", what,
-                                 m.rss_kb / 1024.0, m.pss_kb / 1024.0, m.hwm_kb / 1024.0);
+    std::cout << absl::StrFormat("| %s | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %d |\n", what,
+                                 m.rss_kb / 1024.0, m.anon_kb / 1024.0, m.pss_kb / 1024.0,
+                                 m.hwm_kb / 1024.0, m.threads);
   }
   std::cout << "\nTarget: tetherd RSS under 15 MB.\n";
   for (const auto& n : g_notes) std::cout << "\n" << n << "\n";

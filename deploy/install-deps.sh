@@ -7,7 +7,7 @@ PACKAGES="
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libboost-dev libyaml-cpp-dev
-  libcli11-dev
+  libcli11-dev libzstd-dev
   runc crun conmon containernetworking-plugins iptables iproute2 util-linux procps
   busybox-static docker-registry skopeo jq curl apache2-utils openssl
 "

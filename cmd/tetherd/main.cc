@@ -9,8 +9,11 @@
 #include "server/daemon.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/memory.h"
 
 namespace {
+
+constexpr int kMallocArenas = 2;
 
 // The pause binary: configured, else next to tetherd (installed or in the build tree), else in
 // the libexec folders an install puts it in.
@@ -32,6 +35,9 @@ std::string FindPauseBinary(const std::string& configured) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread: a few arenas serve tetherd's threads (mostly waiting on I/O) as well as
+  // one per thread would, and keep less freed memory resident (docs/benchmarks.md, memory).
+  tether::LimitMallocArenas(kMallocArenas);
   CLI::App app{"tetherd: a Kubernetes CRI runtime"};
   std::string config_path, root, state, socket, log_level, static_pods;
   bool version = false;

@@ -128,7 +128,9 @@ std::string UrlEncode(const std::string& s) {
   return out;
 }
 
-HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options)) {
+HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options)) {}
+
+void HttpClient::InitOnce() {
   std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   share_ = curl_share_init();
   if (share_ != nullptr) {
@@ -225,6 +227,7 @@ absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& req) {
   if (req.cancel != nullptr && req.cancel->load()) {
     return absl::CancelledError(absl::StrCat(what, ": cancelled"));
   }
+  std::call_once(init_once_, [this] { InitOnce(); });
   const std::string origin = OriginOf(req.url);
   CURL* h = Acquire(origin);
   if (h == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");

@@ -6,6 +6,7 @@
 #include "server/runtime_service.h"
 #include "server/status.h"
 #include "util/log.h"
+#include "util/memory.h"
 
 namespace tether {
 namespace {
@@ -88,6 +89,7 @@ grpc::Status ImageService::PullImage(Ctx* ctx, const runtime::v1::PullImageReque
   }
   spdlog::info("PullImage {}", req->image().image());
   auto id = images_->Pull(req->image().image(), auth_ptr, deadline);
+  ReleaseFreeHeap();  // the layer workers' buffers, freed but still resident
   if (!id.ok()) {
     spdlog::warn("PullImage {}: {}", req->image().image(), id.status().message());
     return ToGrpc(id.status());

@@ -7,6 +7,7 @@
 #include "image/image_archive.h"
 #include "server/status.h"
 #include "util/log.h"
+#include "util/memory.h"
 
 namespace tether {
 
@@ -42,6 +43,7 @@ grpc::Status TetherImagesService::Import(grpc::ServerContext* ctx,
   spdlog::info("Import: {} bytes received", (*spool)->size());
   auto records =
       images_->Import((*spool)->fd(), tags, [ctx] { return ctx != nullptr && ctx->IsCancelled(); });
+  ReleaseFreeHeap();  // the unpacking's buffers, freed but still resident
   if (!records.ok()) return ToGrpc(records.status());
   for (const auto& r : *records) {
     auto* out = response->add_images();

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
@@ -77,8 +78,12 @@ absl::Status FromGrpc(const grpc::Status& st) {
 }
 
 int E2ENet() {
+  // 0-99: subnet 10.89.0.0/16 to 10.188.0.0/16. Anything else (a typo, a three-digit number)
+  // falls back to 0 rather than to a subnet outside the range.
   const char* n = getenv("TETHER_E2E_NET");
-  return (n != nullptr && n[0] >= '0' && n[0] <= '9' && n[1] == 0) ? n[0] - '0' : 0;
+  int net = 0;
+  if (n == nullptr || !absl::SimpleAtoi(n, &net) || net < 0 || net > 99) return 0;
+  return net;
 }
 
 std::string E2ESubnetPrefix() { return absl::StrCat("10.", 89 + E2ENet(), "."); }

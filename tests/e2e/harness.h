@@ -17,7 +17,7 @@ namespace tether::e2e {
 // Skips the current test unless we are root and runc, conmon and the CNI plugins are installed.
 bool CanRunE2E(std::string* why);
 
-// Several e2e runs may share a machine (one per work tree): TETHER_E2E_NET=N (0-9) gives a run its
+// Several e2e runs may share a machine (one per work tree): TETHER_E2E_NET=N (0-99) gives a run its
 // own bridge, subnet (10.(89+N).0.0/16) and pod log root.
 int E2ENet();
 std::string E2ESubnetPrefix();  // "10.89." for net 0
