@@ -77,8 +77,12 @@ absl::Status FromGrpc(const grpc::Status& st) {
 }
 
 int E2ENet() {
+  // One or two digits (the network numbers handed out go past 9); anything else is 0.
   const char* n = getenv("TETHER_E2E_NET");
-  return (n != nullptr && n[0] >= '0' && n[0] <= '9' && n[1] == 0) ? n[0] - '0' : 0;
+  if (n == nullptr || n[0] < '0' || n[0] > '9') return 0;
+  if (n[1] == 0) return n[0] - '0';
+  if (n[1] >= '0' && n[1] <= '9' && n[2] == 0) return (n[0] - '0') * 10 + (n[1] - '0');
+  return 0;
 }
 
 std::string E2ESubnetPrefix() { return absl::StrCat("10.", 89 + E2ENet(), "."); }
