@@ -153,7 +153,9 @@ absl::StatusOr<std::string> SandboxManager::DoRun(const runtime::v1::PodSandboxC
     r.network_attached = true;
     r.ips = result->ips;
     r.cni_result = MakeSharedJson(result->raw);
-    if (auto st = PersistRecord(r); !st.ok()) return st;
+    // No record here: the record still says CREATING, and recovery undoes a CREATING sandbox
+    // with a CNI DEL whether or not it names the attachment (the plugins' cache, not the record,
+    // carries the result DEL needs). The READY record below carries the IPs.
     spdlog::info("sandbox {}: network {} ready, ip {}", short_id, network_->NetworkName(),
                  r.ips.empty() ? "none" : r.ips.front());
     return absl::OkStatus();

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,65 +70,61 @@ absl::StatusOr<ProcessResult> RunProcess(const ProcessOptions& o) {
   Fd out_r(out_pipe[0]), out_w(out_pipe[1]);
   if (pipe2(err_pipe, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
   Fd err_r(err_pipe[0]), err_w(err_pipe[1]);
-  // An exec-status pipe: the child writes errno if execve fails.
-  int exec_pipe[2];
-  if (pipe2(exec_pipe, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
-  Fd exec_r(exec_pipe[0]), exec_w(exec_pipe[1]);
 
   std::vector<std::string> argv = o.argv;
   std::vector<std::string> env = BuildEnv(o);
   std::vector<char*> cargv = CStrings(argv);
   std::vector<char*> cenv = CStrings(env);
 
-  pid_t pid = fork();
-  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
-  if (pid == 0) {
-    // Child: only async-signal-safe calls from here on.
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
-    // Move the extra descriptors out of the way first, so dup2 onto 0..N cannot clobber them.
-    int moved[64];
-    size_t n_extra = o.extra_fds.size() < 64 ? o.extra_fds.size() : 64;
-    for (size_t i = 0; i < n_extra; ++i)
-      moved[i] = fcntl(o.extra_fds[i].second, F_DUPFD_CLOEXEC, 100);
-    dup2(in_r.get(), 0);
-    if (o.discard_output) {
-      int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-      dup2(devnull, 1);
-      dup2(devnull, 2);
-    } else {
-      dup2(out_w.get(), 1);
-      dup2(err_w.get(), 2);
-    }
-    for (size_t i = 0; i < n_extra; ++i) dup2(moved[i], o.extra_fds[i].first);  // clears CLOEXEC
-    if (!o.cwd.empty() && chdir(o.cwd.c_str()) != 0) {
-      int e = errno;
-      (void)!write(exec_w.get(), &e, sizeof e);
-      _exit(127);
-    }
-    if (o.argv[0].find('/') != std::string::npos) {
-      execve(cargv[0], cargv.data(), cenv.data());
-    } else {
-      execvpe(cargv[0], cargv.data(), cenv.data());
-    }
-    int e = errno;
-    (void)!write(exec_w.get(), &e, sizeof e);
-    _exit(127);
+  // posix_spawn, not fork: glibc spawns with CLONE_VM | CLONE_VFORK, so the child does not copy
+  // tetherd's page tables (tens of MiB, a dozen threads) only to throw them away at execve, and
+  // neither process takes copy-on-write faults afterwards. An execve or chdir failure comes back
+  // as posix_spawn's result.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  // The extra descriptors are first moved above every descriptor involved, so that dup2 onto
+  // 0..N cannot clobber them; dup2 clears FD_CLOEXEC on the copies the child keeps.
+  int high = std::max({in_r.get(), out_w.get(), err_w.get()});
+  for (const auto& [child_fd, parent_fd] : o.extra_fds)
+    high = std::max({high, child_fd, parent_fd});
+  for (size_t i = 0; i < o.extra_fds.size(); ++i) {
+    posix_spawn_file_actions_adddup2(&fa, o.extra_fds[i].second, high + 1 + static_cast<int>(i));
+  }
+  posix_spawn_file_actions_adddup2(&fa, in_r.get(), 0);
+  if (o.discard_output) {
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  } else {
+    posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
+    posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  }
+  for (size_t i = 0; i < o.extra_fds.size(); ++i) {
+    const int moved = high + 1 + static_cast<int>(i);
+    posix_spawn_file_actions_adddup2(&fa, moved, o.extra_fds[i].first);
+    posix_spawn_file_actions_addclose(&fa, moved);
+  }
+  if (!o.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, o.cwd.c_str());
+  pid_t pid = -1;
+  int spawn_errno = o.argv[0].find('/') != std::string::npos
+                        ? posix_spawn(&pid, cargv[0], &fa, &attr, cargv.data(), cenv.data())
+                        : posix_spawnp(&pid, cargv[0], &fa, &attr, cargv.data(), cenv.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (spawn_errno != 0) {
+    return absl::NotFoundError(absl::StrCat("cannot run ", o.argv[0], ": ", strerror(spawn_errno)));
   }
 
   in_r.reset();
   out_w.reset();
   err_w.reset();
-  exec_w.reset();
-  int exec_errno = 0;
-  if (read(exec_r.get(), &exec_errno, sizeof exec_errno) == sizeof exec_errno) {
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    return absl::NotFoundError(absl::StrCat("cannot run ", o.argv[0], ": ", strerror(exec_errno)));
-  }
 
   ProcessResult result;
   size_t written = 0;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -12,6 +13,7 @@
 #include "network/cni.h"
 #include "oci/monitor.h"
 #include "oci/runtime.h"
+#include "store/record_dir.h"
 #include "util/file.h"
 
 namespace tether {
@@ -48,6 +50,16 @@ class CountingRuntime : public OciRuntime {
 
  private:
   std::string path_ = "/bin/false", root_ = "/nonexistent";
+};
+
+// A network that records which attachments it was asked to tear down.
+class RecordingNetwork : public NoNetwork {
+ public:
+  absl::Status Del(const CniAttachment& a) override {
+    dels.push_back(a.container_id);
+    return absl::OkStatus();
+  }
+  std::vector<std::string> dels;
 };
 
 class SandboxManagerTest : public ::testing::Test {
@@ -132,6 +144,78 @@ TEST_F(SandboxManagerTest, RuntimeDeletedSurvivesInTheRecord) {
   auto older = SandboxRecord::FromJson(old);
   ASSERT_TRUE(older.ok());
   EXPECT_FALSE(older->runtime_deleted);
+}
+
+// RunPodSandbox writes no record between CNI ADD and READY: a crash there leaves a CREATING
+// record that names no attachment (network_attached false, no IPs, no CNI result). Recovery must
+// still tear the network down, delete the pause and remove the netns pin, bundle and record.
+TEST_F(SandboxManagerTest, CreatingRecordWithoutAttachmentIsUndoneWithCniDel) {
+  SandboxRecord r;
+  r.id = std::string(64, 'b');
+  r.config.mutable_metadata()->set_name("crashed");
+  r.config.mutable_metadata()->set_namespace_("unit");
+  r.config.mutable_metadata()->set_uid("uid-crashed");
+  r.runtime_name = "runc";
+  r.netns_path = config_.state + "/netns/" + r.id;
+  r.bundle_dir = config_.state + "/sandboxes/" + r.id;
+  ASSERT_EQ(r.state, SandboxState::kCreating);
+  ASSERT_FALSE(r.network_attached);
+  ASSERT_TRUE(MakeDirs(r.bundle_dir, 0711).ok());
+  ASSERT_TRUE(WriteFileAtomic(r.bundle_dir + "/hostname", "crashed\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(r.netns_path, "").ok());  // stands in for the pin (no mount)
+  RecordDir records(config_.root + "/sandboxes");
+  ASSERT_TRUE(records.Write(r.id, r.ToJson()).ok());
+
+  auto network = std::make_shared<RecordingNetwork>();
+  auto runtime = std::make_shared<CountingRuntime>();
+  SandboxManager restarted(config_, network, std::make_shared<FakeMonitor>(),
+                           SandboxManager::Runtimes{{"runc", runtime}});
+  ASSERT_TRUE(restarted.Init(dir_ + "/pause").ok());
+
+  EXPECT_EQ(network->dels, std::vector<std::string>{r.id});
+  EXPECT_EQ(runtime->deletes, 1);
+  EXPECT_FALSE(PathExists(r.netns_path));
+  EXPECT_FALSE(PathExists(r.bundle_dir));
+  EXPECT_FALSE(records.Read(r.id).ok());
+  EXPECT_FALSE(restarted.Get(r.id).ok());
+  // The name is free again.
+  EXPECT_TRUE(restarted.List().empty());
+}
+
+// A READY record from before a restart is kept as it is: nothing is torn down.
+TEST_F(SandboxManagerTest, ReadyRecordIsNotTornDownAtRecovery) {
+  std::string id = RunPod("ready");
+  ASSERT_FALSE(id.empty());
+  auto network = std::make_shared<RecordingNetwork>();
+  auto runtime = std::make_shared<CountingRuntime>();
+  SandboxManager restarted(config_, network, std::make_shared<FakeMonitor>(),
+                           SandboxManager::Runtimes{{"runc", runtime}});
+  ASSERT_TRUE(restarted.Init(dir_ + "/pause").ok());
+  EXPECT_TRUE(network->dels.empty());
+  EXPECT_EQ(runtime->deletes, 0);
+  ASSERT_TRUE(restarted.Get(id).ok());
+}
+
+TEST(RecordDirTest, ReplacingARecordKeepsOneReadableVersion) {
+  char tmpl[] = "/tmp/tether-record-dir-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  RecordDir records(dir + "/records");
+  ASSERT_TRUE(records.Init().ok());
+  ASSERT_TRUE(records.Write("x", {{"state", "CREATING"}}).ok());
+  ASSERT_TRUE(records.Write("x", {{"state", "READY"}}).ok());  // replaces: no directory fsync
+  ASSERT_TRUE(records.Write("x", {{"state", "NOTREADY"}}).ok());
+  auto back = records.Read("x");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ((*back)["state"], "NOTREADY");
+  std::vector<std::string> names;  // read directly: LoadAll would delete leftover temp files
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/records")) {
+    names.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(names, std::vector<std::string>{"x.json"});
+  ASSERT_TRUE(records.Remove("x").ok());
+  EXPECT_TRUE(records.LoadAll().empty());
+  (void)RemoveAll(dir);
 }
 
 }  // namespace
