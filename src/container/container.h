@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,7 +68,13 @@ class Container {
   ContainerRecord record_ ABSL_GUARDED_BY(mu_);
   // The exit is recorded: set once the EXITED record is on disk (StopContainer waits for it).
   bool exited_ ABSL_GUARDED_BY(mu_) = false;
+  // An exit the exit watcher reported while the container was CREATING: CreateContainer records it
+  // as it leaves CREATING. Both happen under mu_, so an exit is either kept here or seen after.
+  std::optional<int> pending_exit_ ABSL_GUARDED_BY(mu_);
   const std::string id_;
+  // Serializes operations on the container. CreateContainer holds it from the moment the
+  // container can be found until it is CREATED (or undone), so a stop, start or exec waits for it;
+  // RemoveContainer refuses a container still CREATING, as containerd does.
   absl::Mutex op_mu_;
   // Orders every write of this container's record with its removal (taken before mu_): a write
   // writes the record as it is then, and none lands once the record was removed, so an exit

@@ -157,10 +157,15 @@ bool ContainerManager::OnExit(const std::string& id, int exit_code) {
     if (it == containers_.end()) return false;
     c = it->second;
   }
-  if (c->state() == ContainerState::kCreating) {
+  if (exit_seen_hook_) exit_seen_hook_(id);
+  {
+    // Looked at and marked under the lock CreateContainer takes to leave CREATING: either Create
+    // finds the exit here, or the state is no longer CREATING and the exit is recorded below.
     absl::MutexLock l(&c->mu_);
-    c->exited_ = true;  // Create is still running; it reads the exit file itself
-    return true;
+    if (c->record_.state == ContainerState::kCreating) {
+      c->pending_exit_ = exit_code;
+      return true;
+    }
   }
   MarkExited(*c, exit_code);
   return true;

@@ -64,6 +64,10 @@ class ContainerManager {
   void SetExitRecordHookForTesting(std::function<void(const std::string& id)> hook) {
     exit_record_hook_ = std::move(hook);
   }
+  // Tests: called by OnExit once it has found the container, before it looks at its state.
+  void SetExitSeenHookForTesting(std::function<void(const std::string& id)> hook) {
+    exit_seen_hook_ = std::move(hook);
+  }
 
  private:
   absl::StatusOr<std::string> DoCreate(const std::string& sandbox_id,
@@ -96,6 +100,7 @@ class ContainerManager {
   EventSink events_;
   std::map<std::string, bool> rro_;  // by runtime name, filled by Init
   std::function<void(const std::string&)> exit_record_hook_;
+  std::function<void(const std::string&)> exit_seen_hook_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Container>> containers_ ABSL_GUARDED_BY(mu_);

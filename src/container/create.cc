@@ -2,6 +2,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <optional>
+#include <utility>
+
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -47,6 +50,10 @@ absl::StatusOr<std::string> ContainerManager::Create(
   }
   auto sb = sandboxes_->Get(sandbox_id);
   if (!sb.ok()) return sb.status();
+  // Shared with other creates in the pod; StopPodSandbox and RemovePodSandbox hold it exclusively:
+  // they wait for the creates in flight (and then stop or remove what they made), and a create
+  // after them finds the pod not ready.
+  absl::ReaderMutexLock pod_op(&(*sb)->op_mutex());
   const std::string full_sandbox_id = (*sb)->id();
   const std::string key = NameKey(full_sandbox_id, config.metadata());
   {
@@ -60,7 +67,7 @@ absl::StatusOr<std::string> ContainerManager::Create(
   }
   auto id = DoCreate(full_sandbox_id, config, sandbox_config);
   absl::MutexLock l(&mu_);
-  if (id.ok()) {
+  if (id.ok() && containers_.count(*id)) {  // not removed since
     names_[key] = *id;
   } else {
     names_.erase(key);
@@ -116,6 +123,7 @@ absl::StatusOr<std::string> ContainerManager::DoCreate(
   // The record first, so that a crash leaves something Recover() can clean.
   if (auto st = Persist(r); !st.ok()) return st;
   auto c = std::make_shared<Container>(r);
+  absl::MutexLock op(&c->op_mutex());  // until CREATED or undone (see Container::op_mu_)
   {
     absl::MutexLock l(&mu_);
     containers_[r.id] = c;  // in CREATING state: hidden from List and Status
@@ -217,13 +225,16 @@ absl::StatusOr<std::string> ContainerManager::DoCreate(
   r.pid_start_time = ProcessStartTime(r.pid);
   r.state = ContainerState::kCreated;
   if (auto st = Persist(r); !st.ok()) return st;
+  std::optional<int> exited;  // while CREATING (see OnExit)
   {
     absl::MutexLock l(&c->mu_);
     c->record_ = r;
+    exited = std::exchange(c->pending_exit_, std::nullopt);
   }
   success = true;
   spdlog::info("container {}: created, pid {}", short_id, r.pid);
   Publish(r, runtime::v1::CONTAINER_CREATED_EVENT);
+  if (exited) MarkExited(*c, *exited);
   return r.id;
 }
 

@@ -72,7 +72,7 @@ absl::Status ContainerManager::StopLocked(Container& c, int64_t timeout_seconds)
 absl::Status ContainerManager::Stop(const std::string& id, int64_t timeout_seconds) {
   auto c = Get(id);
   if (!c.ok()) return absl::IsNotFound(c.status()) ? absl::OkStatus() : c.status();
-  absl::MutexLock op(&(*c)->op_mutex());
+  absl::MutexLock op(&(*c)->op_mutex());  // after a create in flight: it is CREATED, or gone
   return StopLocked(**c, timeout_seconds);
 }
 
@@ -94,6 +94,8 @@ void ContainerManager::Cleanup(const ContainerRecord& r) {
 }
 
 absl::Status ContainerManager::RemoveLocked(Container& c) {
+  // Still CREATING once the create let go of it: the create failed and undid itself.
+  if (c.state() == ContainerState::kCreating) return absl::OkStatus();
   if (auto st = StopLocked(c, 0); !st.ok()) return st;
   ContainerRecord r = c.Snapshot();
   Cleanup(r);
@@ -120,6 +122,12 @@ absl::Status ContainerManager::RemoveLocked(Container& c) {
 absl::Status ContainerManager::Remove(const std::string& id) {
   auto c = Get(id);
   if (!c.ok()) return absl::IsNotFound(c.status()) ? absl::OkStatus() : c.status();
+  // As containerd: a container still being created cannot be removed (RemovePodSandbox waits for
+  // the creates in its pod instead; see Create).
+  if ((*c)->state() == ContainerState::kCreating) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container ", (*c)->id(), " is in CREATING state: it cannot be removed until created"));
+  }
   absl::MutexLock op(&(*c)->op_mutex());
   return RemoveLocked(**c);
 }

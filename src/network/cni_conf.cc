@@ -9,13 +9,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <deque>
 #include <filesystem>
+#include <functional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "util/file.h"
 #include "util/log.h"
 
@@ -28,13 +32,86 @@ using json = nlohmann::json;
 // made executable), and the directory itself going away.
 constexpr uint32_t kDirMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
                               IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
-// An ancestor of a directory that does not exist yet: only its creation (or arrival) matters.
-constexpr uint32_t kAncestorMask =
-    IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+// A directory holding a symbolic link on the way to a watched path, or the nearest existing
+// ancestor of a missing one: the named entry appearing, going or being replaced.
+constexpr uint32_t kLinkMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+                               IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+// The directory of a file a symbolic link leads to: the file itself changing too.
+constexpr uint32_t kFileMask = kLinkMask | IN_CLOSE_WRITE | IN_ATTRIB;
 
 bool IsDir(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Follows `path` a component at a time, as realpath(3) does, and calls `met(dir, name)` for every
+// symbolic link on the way (the real directory that holds it, and its name) and for the first
+// component that is missing or not a directory. Returns the real path, or "" when it does not
+// resolve.
+std::string ResolveNoting(const std::string& path,
+                          const std::function<void(const std::string&, const std::string&)>& met) {
+  std::deque<std::string> todo;
+  auto push_front = [&todo](const std::string& p) {
+    std::vector<std::string> parts = absl::StrSplit(p, '/', absl::SkipEmpty());
+    todo.insert(todo.begin(), parts.begin(), parts.end());
+  };
+  push_front(path);
+  std::string real;  // "" is the root
+  if (path.empty() || path[0] != '/') {
+    std::error_code ec;
+    real = std::filesystem::current_path(ec).string();
+    if (ec || real == "/") real.clear();
+  }
+  auto here = [&real] { return real.empty() ? std::string("/") : real; };
+  int links = 0;
+  while (!todo.empty()) {
+    std::string c = std::move(todo.front());
+    todo.pop_front();
+    if (c == ".") continue;
+    if (c == "..") {
+      real.resize(real.empty() ? 0 : real.rfind('/'));
+      continue;
+    }
+    std::string next = absl::StrCat(real, "/", c);
+    struct stat st;
+    if (lstat(next.c_str(), &st) != 0) {
+      met(here(), c);
+      return "";
+    }
+    if (S_ISLNK(st.st_mode)) {
+      met(here(), c);
+      char target[PATH_MAX];
+      ssize_t n = readlink(next.c_str(), target, sizeof target);
+      if (n <= 0 || n == static_cast<ssize_t>(sizeof target) || ++links > 40) return "";
+      std::string t(target, n);
+      if (t[0] == '/') real.clear();
+      push_front(t);
+      continue;
+    }
+    if (!todo.empty() && !S_ISDIR(st.st_mode)) {
+      met(here(), c);
+      return "";
+    }
+    real = std::move(next);
+  }
+  return here();
+}
+
+// The names in the conf dir that may be configurations, in order.
+std::vector<std::string> ConfCandidates(const std::string& conf_dir) {
+  std::vector<std::string> names;
+  if (DIR* d = opendir(conf_dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (absl::EndsWith(n, ".conflist") || absl::EndsWith(n, ".conf") ||
+          absl::EndsWith(n, ".json")) {
+        names.push_back(n);
+      }
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 }  // namespace
@@ -122,10 +199,13 @@ CniConfCache::CniConfCache(CniConfigOptions options) : options_(std::move(option
     if (inotify_fd_ >= 0) close(inotify_fd_);
     inotify_fd_ = -1;
   } else {
-    Arm();  // before the first scan, so that nothing changes unseen in between
   }
-  Scan();
-  if (watching()) thread_ = std::thread([this] { Run(); });
+  if (watching()) {
+    Refresh();
+    thread_ = std::thread([this] { Run(); });
+  } else {
+    Scan();
+  }
 }
 
 CniConfCache::~CniConfCache() {
@@ -152,6 +232,17 @@ CniConfCache::View CniConfCache::AwaitScan(uint64_t scans, absl::Duration timeou
   return view_;
 }
 
+void CniConfCache::Refresh() {
+  // Armed before the scan, so that nothing changes unseen in between. A scan that loads a
+  // configuration naming other plugins than the watches were armed for arms (and scans) again.
+  for (int round = 0; round < 4; ++round) {
+    Arm();
+    Scan();
+    absl::MutexLock l(&scan_mu_);
+    if (plugin_types_ == armed_plugin_types_) return;
+  }
+}
+
 void CniConfCache::Arm() {
   // A directory can appear or go between looking at it and watching it; then look again.
   for (int round = 0; round < 16; ++round) {
@@ -160,37 +251,57 @@ void CniConfCache::Arm() {
   spdlog::warn("CNI: the watched directories keep changing; watching what is there now");
 }
 
-bool CniConfCache::ArmOnce() {
-  bool settled = true;
-  std::map<std::string, std::pair<uint32_t, Watch>> want;  // by directory
+std::map<std::string, std::pair<uint32_t, CniConfCache::Watch>> CniConfCache::Wanted(
+    const std::set<std::string>& plugin_types) const {
+  std::map<std::string, std::pair<uint32_t, Watch>> want;  // by real directory
+  auto met = [&want](uint32_t mask) {
+    return [&want, mask](const std::string& dir, const std::string& name) {
+      auto& w = want[dir];
+      w.first |= mask;
+      w.second.children.insert(name);
+    };
+  };
+  // The conf dir and every plugin dir: the real directory, each symbolic link that leads to it
+  // (re-pointing one changes the directory), or the nearest existing ancestor of a missing one.
   std::vector<std::string> dirs = {options_.conf_dir};
   dirs.insert(dirs.end(), options_.bin_dirs.begin(), options_.bin_dirs.end());
   for (const auto& d : dirs) {
     if (d.empty()) continue;
-    std::filesystem::path p = std::filesystem::path(d).lexically_normal();
-    if (!p.has_filename() && p.has_parent_path() && p != p.root_path()) p = p.parent_path();
-    if (IsDir(p.string())) {
-      auto& w = want[p.string()];
+    std::string real = ResolveNoting(d, met(kLinkMask));
+    if (!real.empty() && IsDir(real)) {
+      auto& w = want[real];
       w.first |= kDirMask;
       w.second.all = true;
-      continue;
-    }
-    // The nearest existing ancestor, told to report the next path component's arrival.
-    std::string child;
-    while (true) {
-      child = p.filename().string();
-      std::filesystem::path parent = p.parent_path();
-      if (parent.empty()) parent = ".";
-      if (parent == p) break;  // the root itself is missing: nothing to watch
-      p = parent;
-      if (IsDir(p.string())) {
-        auto& w = want[p.string()];
-        w.first |= kAncestorMask;
-        w.second.children.insert(child);
-        break;
-      }
     }
   }
+  // A configuration file or a plugin that is a symbolic link: the file it leads to (written,
+  // replaced, removed, re-permissioned) and each link on the way. Only the plugins the current
+  // configuration names: a plugin dir may hold many.
+  std::vector<std::string> links;
+  for (const auto& n : ConfCandidates(options_.conf_dir)) {
+    links.push_back(absl::StrCat(options_.conf_dir, "/", n));
+  }
+  for (const auto& type : plugin_types) {
+    for (const auto& dir : options_.bin_dirs) links.push_back(absl::StrCat(dir, "/", type));
+  }
+  for (const auto& path : links) {
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) continue;
+    std::string real = ResolveNoting(path, met(kLinkMask));
+    if (real.empty() || real == "/") continue;
+    const size_t slash = real.rfind('/');
+    met(kFileMask)(slash == 0 ? "/" : real.substr(0, slash), real.substr(slash + 1));
+  }
+  return want;
+}
+
+bool CniConfCache::ArmOnce() {
+  {
+    absl::MutexLock l(&scan_mu_);
+    armed_plugin_types_ = plugin_types_;
+  }
+  auto want = Wanted(armed_plugin_types_);
+  bool settled = true;
   std::map<int, Watch> armed;
   for (const auto& [dir, w] : want) {
     // IN_MASK_ADD: two names for one directory (a symbolic link) share a watch descriptor.
@@ -211,11 +322,15 @@ bool CniConfCache::ArmOnce() {
     if (!armed.count(wd)) inotify_rm_watch(inotify_fd_, wd);
   }
   watches_ = std::move(armed);
-  // A directory created after we found it missing but before its parent was watched sent its
-  // event to nobody.
-  for (const auto& [dir, w] : want) {
-    for (const auto& child : w.second.children) {
-      if (IsDir(absl::StrCat(dir, "/", child))) settled = false;
+  // What changed between looking and watching (a directory created, a link re-pointed) sent its
+  // event to nobody: look again, and arm again if it is not what was armed.
+  auto again = Wanted(armed_plugin_types_);
+  if (again.size() != want.size()) return false;
+  for (auto a = again.begin(), w = want.begin(); a != again.end(); ++a, ++w) {
+    if (a->first != w->first || a->second.first != w->second.first ||
+        a->second.second.all != w->second.second.all ||
+        a->second.second.children != w->second.second.children) {
+      return false;
     }
   }
   return settled;
@@ -254,10 +369,7 @@ void CniConfCache::Run() {
       return;
     }
     if (fds[1].revents) return;
-    if (DrainEvents()) {
-      Arm();  // a directory may have appeared or gone
-      Scan();
-    }
+    if (DrainEvents()) Refresh();
   }
 }
 
@@ -265,29 +377,19 @@ void CniConfCache::Scan() {
   absl::MutexLock scan_lock(&scan_mu_);
   // List the candidates and fingerprint them: name, inode, size, mtime and ctime of each. The
   // configuration is only parsed again when that changed.
-  std::vector<std::string> names;
+  // Through symbolic links: the file a link leads to is what is read.
+  const bool dir_exists = IsDir(options_.conf_dir);
+  std::vector<std::string> names = ConfCandidates(options_.conf_dir);
   std::string fingerprint;
-  bool dir_exists = false;
-  if (DIR* d = opendir(options_.conf_dir.c_str())) {
-    dir_exists = true;
-    while (dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (absl::EndsWith(n, ".conflist") || absl::EndsWith(n, ".conf") ||
-          absl::EndsWith(n, ".json")) {
-        names.push_back(n);
-      }
-    }
-    closedir(d);
-  }
-  std::sort(names.begin(), names.end());
   std::vector<std::string> files;
   for (const auto& n : names) {
     std::string path = absl::StrCat(options_.conf_dir, "/", n);
     struct stat st;
     if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     files.push_back(path);
-    absl::StrAppend(&fingerprint, n, ":", st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
-                    st.st_mtim.tv_nsec, ":", st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec, "\n");
+    absl::StrAppend(&fingerprint, n, ":", st.st_dev, ":", st.st_ino, ":", st.st_size, ":",
+                    st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":", st.st_ctim.tv_sec, ".",
+                    st.st_ctim.tv_nsec, "\n");
   }
   if (!dir_exists) fingerprint = "\x01missing";
 
@@ -329,7 +431,11 @@ void CniConfCache::Scan() {
   // The plugins are looked up on every scan: a plugin directory event rescans with the same
   // configuration.
   absl::Status ready = scanned_error_;
+  plugin_types_.clear();
   if (scanned_list_) {
+    for (const json& plugin : scanned_list_->plugins) {
+      plugin_types_.insert(plugin["type"].get<std::string>());
+    }
     for (const json& plugin : scanned_list_->plugins) {
       auto path = FindCniPlugin(options_.bin_dirs, plugin["type"].get<std::string>());
       if (!path.ok()) {

@@ -10,10 +10,13 @@
 // does with its fsnotify watch on the conf dir; it also watches the plugin dirs because
 // NetworkReady here also says whether the plugins exist.
 //
-// Not seen: a change behind a symbolic link (a plugin binary that is a link into another directory
-// being replaced there, or the conf dir path being re-pointed), since only the named directories
-// are watched. When inotify cannot be used at all (no instances left), Get() rescans on every call,
-// as before, and says so once in the log.
+// Symbolic links are followed and watched too: a conf dir (or plugin dir) that is a link, or has
+// one on its path, is watched where it leads and each link's directory is watched for that link
+// being re-pointed; a configuration file that is a link (a ConfigMap's `..data/10-x.conflist`),
+// and a plugin the loaded configuration names that is a link, have the file they lead to watched
+// in its directory, and every link on the way. Every relevant event re-arms the watches and
+// rescans, so a re-pointed link is followed from then on. When inotify cannot be used at all (no
+// instances left), Get() rescans on every call, as before, and says so once in the log.
 #pragma once
 
 #include <cstdint>
@@ -81,12 +84,16 @@ class CniConfCache {
  private:
   struct Watch {
     bool all = false;                // a watched directory itself: every event counts
-    std::set<std::string> children;  // an ancestor: only events about these names count
+    std::set<std::string> children;  // otherwise: only events about these names count
   };
   void Scan() ABSL_LOCKS_EXCLUDED(scan_mu_, mu_);
+  void Refresh();  // Arm then Scan (again when the scan found other plugins to watch)
   void Arm();      // (re)places the inotify watches; watcher thread (or constructor) only
   bool ArmOnce();  // false when a directory appeared or went while arming: arm again
-  void Run();      // the watcher thread
+  // The watches wanted now, by real directory: mask and what counts.
+  std::map<std::string, std::pair<uint32_t, Watch>> Wanted(
+      const std::set<std::string>& plugin_types) const;
+  void Run();  // the watcher thread
   // Reads every queued event; true when one of them may change the view.
   bool DrainEvents();
 
@@ -94,6 +101,7 @@ class CniConfCache {
   int inotify_fd_ = -1;
   int stop_fd_ = -1;              // an eventfd the destructor writes to wake the watcher
   std::map<int, Watch> watches_;  // by watch descriptor; watcher thread (or constructor) only
+  std::set<std::string> armed_plugin_types_;  // whose links the watches follow; ditto
   std::thread thread_;
 
   absl::Mutex scan_mu_;  // one scan at a time
@@ -101,6 +109,7 @@ class CniConfCache {
   bool scanned_ ABSL_GUARDED_BY(scan_mu_) = false;
   std::shared_ptr<const CniNetworkList> scanned_list_ ABSL_GUARDED_BY(scan_mu_);
   absl::Status scanned_error_ ABSL_GUARDED_BY(scan_mu_);
+  std::set<std::string> plugin_types_ ABSL_GUARDED_BY(scan_mu_);  // the loaded list's plugins
 
   mutable absl::Mutex mu_;
   View view_ ABSL_GUARDED_BY(mu_);

@@ -68,7 +68,8 @@ class Sandbox {
     absl::MutexLock l(&mu_);
     return record_.state;
   }
-  // Serializes lifecycle operations (stop, remove) on this sandbox.
+  // Serializes lifecycle operations (stop, remove) on this sandbox; CreateContainer holds it shared
+  // while it creates a container in the sandbox.
   absl::Mutex& op_mutex() { return op_mu_; }
 
  private:

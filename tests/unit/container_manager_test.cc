@@ -1,16 +1,21 @@
 // ContainerManager with a fake runtime, monitor, network and images: stop and remove against the
-// exit handling, and what a restart finds in the state directory.
+// exit handling and against a create in flight, and what a restart finds in the state directory.
 #include "container/container_manager.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +40,7 @@ namespace {
 
 using fake::FakeMonitor;
 using fake::NoNetwork;
+using ::testing::HasSubstr;
 
 // `runc kill` stands in for the container dying: the test decides what happens.
 class FakeRuntime : public OciRuntime {
@@ -60,10 +66,16 @@ class FakeRuntime : public OciRuntime {
   std::string path_ = "/bin/false", root_ = "/nonexistent";
 };
 
-class NoImages : public ImageProvider {
+// Every reference names one image without layers (its rootfs is an overlay of an empty dir).
+class OneImage : public ImageProvider {
  public:
   absl::StatusOr<ResolvedImage> ResolveForContainer(const std::string& ref) override {
-    return absl::NotFoundError(ref);
+    ResolvedImage image;
+    image.id = "sha256:" + std::string(64, 'a');
+    image.name = ref;
+    image.repo_digest = image.id;
+    image.config = {{"config", {{"Cmd", {"/bin/sh"}}}}};
+    return image;
   }
 };
 
@@ -92,19 +104,21 @@ class ContainerManagerTest : public ::testing::Test {
       kill(pid, SIGKILL);
       waitpid(pid, nullptr, 0);
     }
+    // A failing test may leave a container's rootfs mounted: never leave it behind.
+    for (const auto& m : MountsUnderDir()) umount2(m.c_str(), MNT_DETACH);
     (void)RemoveAll(dir_);
   }
 
   // A fresh ContainerManager over the same directories, as after a daemon restart.
   void StartManager() {
     manager_.reset();
-    manager_ = std::make_shared<ContainerManager>(config_, sandboxes_, std::make_shared<NoImages>(),
+    manager_ = std::make_shared<ContainerManager>(config_, sandboxes_, std::make_shared<OneImage>(),
                                                   snapshots_, monitor_,
                                                   SandboxManager::Runtimes{{"runc", runtime_}});
     ASSERT_TRUE(manager_->Init().ok());
   }
 
-  // Host network and IPC: no netns or shm mount.
+  // Host network, IPC and PID: no netns, shm mount or pause to join.
   std::string RunPod(const std::string& name) {
     runtime::v1::PodSandboxConfig c;
     c.mutable_metadata()->set_name(name);
@@ -113,6 +127,7 @@ class ContainerManagerTest : public ::testing::Test {
     auto* ns = c.mutable_linux()->mutable_security_context()->mutable_namespace_options();
     ns->set_network(runtime::v1::NODE);
     ns->set_ipc(runtime::v1::NODE);
+    ns->set_pid(runtime::v1::NODE);
     auto id = sandboxes_->Run(c, "");
     EXPECT_TRUE(id.ok()) << id.status();
     return id.value_or("");
@@ -156,6 +171,45 @@ class ContainerManagerTest : public ::testing::Test {
     EXPECT_TRUE(records.Init().ok());
     EXPECT_TRUE(records.Write(r.id, r.ToJson()).ok());
     return r.id;
+  }
+  static runtime::v1::ContainerConfig ContainerConfig(const std::string& name) {
+    runtime::v1::ContainerConfig c;
+    c.mutable_metadata()->set_name(name);
+    c.mutable_image()->set_image("example/image:1");
+    return c;
+  }
+  // Creates `name` in `pod` on another thread; `on_monitor` runs where conmon + `runc create`
+  // would (the container is CREATING then), on that thread.
+  std::thread CreateInBackground(const std::string& pod, const std::string& name,
+                                 absl::StatusOr<std::string>* out,
+                                 std::function<void(const std::string& id)> on_monitor) {
+    monitor_->on_create = [on_monitor](const MonitorSpec& spec) { on_monitor(spec.id); };
+    return std::thread([=, this] { *out = manager_->Create(pod, ContainerConfig(name), {}); });
+  }
+  // Mount points under the test's directory (a container's rootfs overlay).
+  std::vector<std::string> MountsUnderDir() const {
+    std::vector<std::string> out;
+    std::ifstream in("/proc/self/mountinfo");
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream fields(line);
+      std::string id, parent, dev, root, mount_point;
+      fields >> id >> parent >> dev >> root >> mount_point;
+      if (mount_point.rfind(dir_ + "/", 0) == 0) out.push_back(mount_point);
+    }
+    return out;
+  }
+  static std::vector<std::string> Entries(const std::string& dir) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) out.push_back(e.path());
+    return out;
+  }
+  // No container record, bundle, rootfs snapshot or mount is left.
+  void ExpectNoContainerLeft() {
+    EXPECT_THAT(Entries(RecordsDir()), ::testing::IsEmpty());
+    EXPECT_THAT(Entries(config_.state + "/containers"), ::testing::IsEmpty());
+    EXPECT_THAT(Entries(config_.root + "/snapshots/containers"), ::testing::IsEmpty());
+    EXPECT_THAT(MountsUnderDir(), ::testing::IsEmpty());
   }
   std::string RecordsDir() const { return config_.root + "/containers"; }
   std::string RecordPath(const std::string& id) const { return RecordsDir() + "/" + id + ".json"; }
@@ -241,6 +295,169 @@ TEST_F(ContainerManagerTest, StopThenRemoveAtOnceLeavesNothing) {
   for (const auto& id : ids) EXPECT_FALSE(PathExists(RecordPath(id))) << id;
   StartManager();
   EXPECT_TRUE(manager_->List().empty());
+}
+
+// containerd's rule: a container still being created cannot be removed. RemoveContainer used to
+// remove it under CreateContainer's feet (conmon + `runc create` in flight), and the create then
+// wrote its CREATED record back: a container no call listed came back after a restart, with its
+// rootfs mounted. Now the removal fails naming the state; once created, it can be removed.
+TEST_F(ContainerManagerTest, RemoveWhileCreatingFailsAndTheCreateCompletes) {
+  std::string pod = RunPod("rm-creating");
+  StartManager();
+  runtime_->on_kill = [this](const std::string& id, int) { manager_->OnExit(id, 137); };
+  absl::StatusOr<std::string> created;
+  absl::Status removed;
+  std::thread creator = CreateInBackground(
+      pod, "c", &created, [&](const std::string& id) { removed = manager_->Remove(id); });
+  creator.join();
+  EXPECT_EQ(removed.code(), absl::StatusCode::kFailedPrecondition) << removed;
+  EXPECT_THAT(removed.message(), HasSubstr("CREATING"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto c = manager_->Get(*created);
+  ASSERT_TRUE(c.ok()) << "the create completed but its container is gone: " << c.status();
+  EXPECT_EQ((*c)->state(), ContainerState::kCreated);
+  EXPECT_TRUE(PathExists(RecordPath(*created)));
+
+  ASSERT_TRUE(manager_->Remove(*created).ok());
+  ExpectNoContainerLeft();
+  // The name is free again, and a restart finds nothing.
+  auto again = manager_->Create(pod, ContainerConfig("c"), {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE(manager_->Remove(*again).ok());
+  StartManager();
+  EXPECT_TRUE(manager_->List().empty());
+  ExpectNoContainerLeft();
+}
+
+// RemovePodSandbox removes the pod's containers; one still being created used to be "removed"
+// while its create went on, leaving its record, bundle and rootfs mount behind. Now the removal
+// waits for the create in flight and then removes what it made.
+TEST_F(ContainerManagerTest, RemovePodSandboxWaitsForACreateInFlight) {
+  std::string pod = RunPod("rm-pod");
+  StartManager();
+  runtime_->on_kill = [this](const std::string& id, int) { manager_->OnExit(id, 137); };
+  absl::Notification in_monitor, release, removal_done;
+  absl::StatusOr<std::string> created;
+  absl::Status removed;
+  std::thread creator = CreateInBackground(pod, "c", &created, [&](const std::string&) {
+    in_monitor.Notify();
+    release.WaitForNotification();
+  });
+  if (!in_monitor.WaitForNotificationWithTimeout(absl::Seconds(10))) {
+    release.Notify();
+    creator.join();
+    FAIL() << "the create never reached the monitor: " << created.status();
+  }
+  std::thread remover([&] {
+    removed = sandboxes_->Remove(pod);
+    removal_done.Notify();
+  });
+  // It must not finish while the create is in flight (the old code did, at once).
+  EXPECT_FALSE(removal_done.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
+  release.Notify();
+  creator.join();
+  remover.join();
+  EXPECT_TRUE(removed.ok()) << removed;
+  ASSERT_TRUE(created.ok()) << created.status();  // the create came first: it succeeded
+  EXPECT_FALSE(manager_->Get(*created).ok());     // and the pod's removal removed it
+  EXPECT_FALSE(sandboxes_->Get(pod).ok());
+  ExpectNoContainerLeft();
+  StartManager();
+  EXPECT_TRUE(manager_->List().empty());
+  ExpectNoContainerLeft();
+}
+
+// StopPodSandbox stops the pod's containers; one still being created used to be skipped and then
+// appear CREATED in a stopped pod. Now the stop waits for the create and stops what it made, and
+// a create after the stop fails.
+TEST_F(ContainerManagerTest, StopPodSandboxWaitsForACreateInFlightAndStopsIt) {
+  std::string pod = RunPod("stop-pod");
+  StartManager();
+  runtime_->on_kill = [this](const std::string& id, int) { manager_->OnExit(id, 137); };
+  absl::Notification in_monitor, release, stop_done;
+  absl::StatusOr<std::string> created;
+  absl::Status stopped;
+  std::thread creator = CreateInBackground(pod, "c", &created, [&](const std::string&) {
+    in_monitor.Notify();
+    release.WaitForNotification();
+  });
+  if (!in_monitor.WaitForNotificationWithTimeout(absl::Seconds(10))) {
+    release.Notify();
+    creator.join();
+    FAIL() << "the create never reached the monitor: " << created.status();
+  }
+  std::thread stopper([&] {
+    stopped = sandboxes_->Stop(pod);
+    stop_done.Notify();
+  });
+  EXPECT_FALSE(stop_done.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
+  release.Notify();
+  creator.join();
+  stopper.join();
+  EXPECT_TRUE(stopped.ok()) << stopped;
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto c = manager_->Get(*created);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->state(), ContainerState::kExited) << "a container runs on in a stopped pod";
+
+  monitor_->on_create = nullptr;
+  auto late = manager_->Create(pod, ContainerConfig("late"), {});
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition) << late.status();
+  ASSERT_TRUE(sandboxes_->Remove(pod).ok());
+  ExpectNoContainerLeft();
+}
+
+// The exit watcher can report a container's exit while CreateContainer is still running (the
+// process died right after `runc create`). That exit used to be dropped: the container then showed
+// CREATED forever. Create now records it as it leaves CREATING.
+TEST_F(ContainerManagerTest, ExitReportedWhileCreatingIsRecorded) {
+  std::string pod = RunPod("exit-creating");
+  StartManager();
+  absl::StatusOr<std::string> created;
+  std::thread creator = CreateInBackground(
+      pod, "c", &created, [&](const std::string& id) { EXPECT_TRUE(manager_->OnExit(id, 3)); });
+  creator.join();
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto c = manager_->Get(*created);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ContainerRecord r = (*c)->Snapshot();
+  EXPECT_EQ(r.state, ContainerState::kExited);
+  EXPECT_EQ(r.exit_code, 3);
+  auto on_disk = ReadFile(RecordPath(*created));
+  ASSERT_TRUE(on_disk.ok());
+  EXPECT_EQ(nlohmann::json::parse(*on_disk).value("state", ""), "EXITED");
+  ASSERT_TRUE(manager_->Stop(*created, 0).ok());  // returns at once: the exit is known
+  ASSERT_TRUE(manager_->Remove(*created).ok());
+  ExpectNoContainerLeft();
+}
+
+// OnExit looked at the state (CREATING), then Create finished, then OnExit marked the container
+// as if it were still being created: the exit was lost. Here the exit watcher is held right after
+// it found the container (while CREATING) until the create has returned.
+TEST_F(ContainerManagerTest, ExitSeenJustBeforeTheCreateFinishesIsNotLost) {
+  std::string pod = RunPod("exit-race");
+  StartManager();
+  absl::Notification seen, create_returned;
+  manager_->SetExitSeenHookForTesting([&](const std::string&) {
+    seen.Notify();
+    create_returned.WaitForNotificationWithTimeout(absl::Seconds(10));
+  });
+  std::thread exit_watcher;
+  absl::StatusOr<std::string> created;
+  std::thread creator = CreateInBackground(pod, "c", &created, [&](const std::string& id) {
+    exit_watcher = std::thread([this, id] { manager_->OnExit(id, 5); });
+    seen.WaitForNotification();
+  });
+  creator.join();
+  create_returned.Notify();
+  exit_watcher.join();
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto c = manager_->Get(*created);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->state(), ContainerState::kExited) << "the exit was lost";
+  EXPECT_EQ((*c)->Snapshot().exit_code, 5);
+  ASSERT_TRUE(manager_->Remove(*created).ok());
+  ExpectNoContainerLeft();
 }
 
 }  // namespace
