@@ -39,6 +39,15 @@ absl::StatusOr<std::string> Sh(const std::vector<std::string>& argv) {
   return RunChecked({.argv = argv, .timeout = std::chrono::seconds(30)});
 }
 
+bool Eventually(const std::function<bool()>& pred, int seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
+}
+
 std::vector<std::string> MountsMentioning(const std::string& needle) {
   std::ifstream in("/proc/self/mountinfo");
   std::vector<std::string> out;

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -104,6 +105,8 @@ runtime::v1::ContainerConfig ContainerConfig(const std::string& name, const std:
 absl::StatusOr<std::string> Sh(const std::vector<std::string>& argv);
 // Lines of /proc/self/mountinfo that mention `needle`.
 std::vector<std::string> MountsMentioning(const std::string& needle);
+// Polls `pred` every 100 ms for up to `seconds`; whether it held (a last look at the deadline).
+bool Eventually(const std::function<bool()>& pred, int seconds);
 
 }  // namespace tether::e2e
 

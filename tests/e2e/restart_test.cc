@@ -54,15 +54,6 @@ std::vector<std::string> IdleCommand() {
   return {"sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"};
 }
 
-bool Eventually(const std::function<bool()>& pred, int seconds) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return pred();
-}
-
 int64_t FileSize(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 ? st.st_size : -1;

@@ -35,16 +35,6 @@ std::vector<std::string> HogCommand() {
           "trap 'exit 0' TERM; while true; do sleep 1; done"};
 }
 
-// Polls `pred` every 200 ms for up to `seconds`.
-bool Eventually(const std::function<bool()>& pred, int seconds) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return pred();
-}
-
 // `count` UDP datagrams of `size` bytes from the host to `ip` (the pod answers with ICMP errors).
 void SendUdp(const std::string& ip, int count, size_t size) {
   Fd fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
