@@ -186,6 +186,35 @@ class ContainerManagerTest : public ::testing::Test {
     monitor_->on_create = [on_monitor](const MonitorSpec& spec) { on_monitor(spec.id); };
     return std::thread([=, this] { *out = manager_->Create(pod, ContainerConfig(name), {}); });
   }
+  // Holds a create of "c" in `pod` where conmon + `runc create` would run, runs `pod_op` on another
+  // thread meanwhile, expects it still blocked 300 ms later, then lets the create go on. Returns
+  // the create's answer; `*op_status` is the pod operation's.
+  absl::StatusOr<std::string> PodOpBesideACreate(const std::string& pod,
+                                                 std::function<absl::Status()> pod_op,
+                                                 absl::Status* op_status) {
+    absl::Notification in_monitor, release, op_done;
+    absl::StatusOr<std::string> created;
+    std::thread creator = CreateInBackground(pod, "c", &created, [&](const std::string&) {
+      in_monitor.Notify();
+      release.WaitForNotification();
+    });
+    if (!in_monitor.WaitForNotificationWithTimeout(absl::Seconds(10))) {
+      release.Notify();
+      creator.join();
+      ADD_FAILURE() << "the create never reached the monitor: " << created.status();
+      return absl::DeadlineExceededError("the create never reached the monitor");
+    }
+    std::thread op([&] {
+      *op_status = pod_op();
+      op_done.Notify();
+    });
+    // It must not finish while the create is in flight (the old code did, at once).
+    EXPECT_FALSE(op_done.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
+    release.Notify();
+    creator.join();
+    op.join();
+    return created;
+  }
   // Mount points under the test's directory (a container's rootfs overlay).
   std::vector<std::string> MountsUnderDir() const {
     std::vector<std::string> out;
@@ -336,27 +365,9 @@ TEST_F(ContainerManagerTest, RemovePodSandboxWaitsForACreateInFlight) {
   std::string pod = RunPod("rm-pod");
   StartManager();
   runtime_->on_kill = [this](const std::string& id, int) { manager_->OnExit(id, 137); };
-  absl::Notification in_monitor, release, removal_done;
-  absl::StatusOr<std::string> created;
   absl::Status removed;
-  std::thread creator = CreateInBackground(pod, "c", &created, [&](const std::string&) {
-    in_monitor.Notify();
-    release.WaitForNotification();
-  });
-  if (!in_monitor.WaitForNotificationWithTimeout(absl::Seconds(10))) {
-    release.Notify();
-    creator.join();
-    FAIL() << "the create never reached the monitor: " << created.status();
-  }
-  std::thread remover([&] {
-    removed = sandboxes_->Remove(pod);
-    removal_done.Notify();
-  });
-  // It must not finish while the create is in flight (the old code did, at once).
-  EXPECT_FALSE(removal_done.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
-  release.Notify();
-  creator.join();
-  remover.join();
+  auto created = PodOpBesideACreate(
+      pod, [&] { return sandboxes_->Remove(pod); }, &removed);
   EXPECT_TRUE(removed.ok()) << removed;
   ASSERT_TRUE(created.ok()) << created.status();  // the create came first: it succeeded
   EXPECT_FALSE(manager_->Get(*created).ok());     // and the pod's removal removed it
@@ -374,26 +385,9 @@ TEST_F(ContainerManagerTest, StopPodSandboxWaitsForACreateInFlightAndStopsIt) {
   std::string pod = RunPod("stop-pod");
   StartManager();
   runtime_->on_kill = [this](const std::string& id, int) { manager_->OnExit(id, 137); };
-  absl::Notification in_monitor, release, stop_done;
-  absl::StatusOr<std::string> created;
   absl::Status stopped;
-  std::thread creator = CreateInBackground(pod, "c", &created, [&](const std::string&) {
-    in_monitor.Notify();
-    release.WaitForNotification();
-  });
-  if (!in_monitor.WaitForNotificationWithTimeout(absl::Seconds(10))) {
-    release.Notify();
-    creator.join();
-    FAIL() << "the create never reached the monitor: " << created.status();
-  }
-  std::thread stopper([&] {
-    stopped = sandboxes_->Stop(pod);
-    stop_done.Notify();
-  });
-  EXPECT_FALSE(stop_done.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
-  release.Notify();
-  creator.join();
-  stopper.join();
+  auto created = PodOpBesideACreate(
+      pod, [&] { return sandboxes_->Stop(pod); }, &stopped);
   EXPECT_TRUE(stopped.ok()) << stopped;
   ASSERT_TRUE(created.ok()) << created.status();
   auto c = manager_->Get(*created);
